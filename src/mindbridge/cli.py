@@ -1,0 +1,108 @@
+"""The `mindbridge` command: every stage of the pipeline from the terminal (typer + rich)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .sources.base import ReadContext
+from .sources.ingest import IngestReport, NothingUsable, discover, ingest
+from .sources.quarantine import reason_counts
+from .sources.store import Store
+
+app = typer.Typer(help="mindbridge: digital biomarkers to clinical directives, raw data kept on the device.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+DEFAULT_STORE = Path("mindbridge-data")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"mindbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """mindbridge: digital biomarkers to clinical directives."""
+
+
+def run_ingest(paths: list[Path], store: Store, ctx: ReadContext) -> IngestReport:
+    """Ingest with a progress bar and print the per-subject summary and quarantine counts."""
+    files = discover(paths)
+    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("", total=len(files))
+        report = ingest(files, ctx, store, on_file=lambda p: bar.update(task, advance=1, description=p.name))
+    print_summary(report, store)
+    return report
+
+
+def print_summary(report: IngestReport, store: Store) -> None:
+    """Print what was read per subject and kind, and what was refused and why."""
+    summary = report.summary()
+    table = Table(title=f"Read {len(report.results)} file(s): {len(summary)} subject × kind series")
+    for col in ("subject", "kind", "rows", "from (UTC)", "to (UTC)", "coverage", "sources"):
+        table.add_column(col, justify="right" if col in ("rows", "coverage") else "left", no_wrap=True)
+    for row in summary.itertuples(index=False):
+        table.add_row(row.subject, row.kind, f"{row.rows:,}", str(row.first)[:10], str(row.last)[:10],
+                      f"{row.coverage:.0%}", row.sources)
+    console.print(table)
+    tables = {name for r in report.results for name in r.tables}
+    if tables:
+        console.print(f"Tables: {', '.join(sorted(tables))} → {store.root / 'tables'}")
+    for r in report.results:
+        for note in r.notes:
+            console.print(f"[yellow]note[/] {r.path}: {note}")
+    rejected = report.rejected
+    if rejected:
+        console.print(f"[yellow]{len(rejected):,} record(s) quarantined[/] → {store.quarantine_path}")
+        for reason, count in reason_counts(rejected).most_common(8):
+            console.print(f"  {count:>7,} × {reason}")
+    else:
+        console.print("No record was quarantined.")
+    unordered = sum(r.out_of_order for r in report.results)
+    if unordered:
+        console.print(f"{unordered:,} row(s) arrived out of order and were sorted.")
+    console.print(f"Series written to {store.root / 'series'}")
+
+
+@app.command("ingest")
+def ingest_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of raw exports (any supported format).")],
+    store: Annotated[Path, typer.Option(help="Folder of the local series store.")] = DEFAULT_STORE,
+    tz: Annotated[str | None, typer.Option(help="Time zone of files whose times carry none (IANA name).")] = None,
+) -> None:
+    """Read raw sensor exports, validate them, quarantine bad records and store canonical series."""
+    try:
+        run_ingest(paths, Store(store), ReadContext(tz=tz))
+    except (NothingUsable, FileNotFoundError) as exc:
+        err.print(f"[red]Nothing was ingested.[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("demo-output"),
+    data: Annotated[Path, typer.Option(help="Depresjon data folder.")] = REPO_ROOT / "demo-data" / "depresjon",
+) -> None:
+    """Run the whole pipeline that exists so far on the bundled Depresjon data."""
+    console.rule("[bold]1. ingest raw actigraphy (Depresjon, 55 subjects)")
+    run_ingest([data], Store(out / "store"), ReadContext())
+    console.rule("[bold]done")
+    console.print(f"Look at: {out.resolve()}/store (series as Parquet, tables, quarantine.jsonl)")
+
+
+def main() -> None:
+    """Entry point of the `mindbridge` command."""
+    app()

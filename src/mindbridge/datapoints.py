@@ -1,0 +1,213 @@
+"""The canonical measurement: a typed, columnar time series (IEEE 1752.1 / Open mHealth shaped).
+
+A `Series` holds one subject's measurements of one kind from one source device. Time is kept as
+UTC nanoseconds (`datetime64[ns]`) together with the source's time zone, so local days can be rebuilt
+exactly, daylight-saving transitions included. Values are numpy columns, never per-sample objects.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+
+class Kind(enum.StrEnum):
+    """What a series measures; each kind has one canonical UCUM unit and a fixed set of columns."""
+
+    ACTIVITY_COUNTS = "activity_counts"
+    STEPS = "steps"
+    HEART_RATE = "heart_rate"
+    RR_INTERVAL = "rr_interval"
+    HRV_SDNN = "hrv_sdnn"
+    SLEEP_EPISODE = "sleep_episode"
+    SLEEP_STAGE = "sleep_stage"
+    PHYSICAL_ACTIVITY = "physical_activity"
+    GPS_FIX = "gps_fix"
+    SCREEN_EVENT = "screen_event"
+    KEYSTROKE_EVENT = "keystroke_event"
+    AUDIO_FILE = "audio_file"
+    SURVEY_RESPONSE = "survey_response"
+    GLUCOSE = "glucose"
+    FREE_TEXT = "free_text"
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """The contract of one kind: its columns with their units, and plausible value bounds."""
+
+    unit: str
+    columns: Mapping[str, str]
+    interval: bool = False
+    bounds: tuple[float, float] | None = None
+    description: str = ""
+
+    @property
+    def primary(self) -> str:
+        """The column that carries the kind's main value."""
+        return next(iter(self.columns))
+
+
+# Columns map name -> UCUM unit ("1" for dimensionless, "" for categorical / text).
+SPECS: dict[Kind, KindSpec] = {
+    Kind.ACTIVITY_COUNTS: KindSpec("{counts}", {"value": "{counts}"}, bounds=(0, 1e6),
+                                   description="accelerometer activity counts per epoch"),
+    Kind.STEPS: KindSpec("{steps}", {"value": "{steps}"}, interval=True, bounds=(0, 1e5),
+                         description="steps counted over an interval"),
+    Kind.HEART_RATE: KindSpec("/min", {"value": "/min"}, bounds=(20, 250),
+                              description="heart rate in beats per minute"),
+    Kind.RR_INTERVAL: KindSpec("ms", {"value": "ms"}, bounds=(200, 3000),
+                               description="interval between successive R peaks"),
+    Kind.HRV_SDNN: KindSpec("ms", {"value": "ms"}, bounds=(0, 500),
+                            description="heart-rate variability, SDNN over a short window"),
+    Kind.SLEEP_EPISODE: KindSpec("min", {"value": "min", "in_bed": "1"}, interval=True, bounds=(0, 24 * 60),
+                                 description="a sleep episode; value is its duration asleep"),
+    Kind.SLEEP_STAGE: KindSpec("", {"stage": ""}, interval=True,
+                               description="a sleep stage interval (awake, asleep, light, deep, rem, in_bed)"),
+    Kind.PHYSICAL_ACTIVITY: KindSpec("min", {"value": "min", "distance": "m", "kcal": "kcal", "activity": ""},
+                                     interval=True, bounds=(0, 24 * 60),
+                                     description="a bout of named physical activity; value is its duration"),
+    Kind.GPS_FIX: KindSpec("deg", {"latitude": "deg", "longitude": "deg", "accuracy": "m"},
+                           description="a geographic position fix (WGS 84)"),
+    Kind.SCREEN_EVENT: KindSpec("", {"event": ""}, description="screen on / off / unlock events"),
+    Kind.KEYSTROKE_EVENT: KindSpec("", {"key_class": ""},
+                                   description="content-free key press class (alphanumeric, backspace, ...)"),
+    Kind.AUDIO_FILE: KindSpec("", {"path": ""}, description="a voice recording kept on the device"),
+    Kind.SURVEY_RESPONSE: KindSpec("{score}", {"value": "{score}", "item": ""},
+                                   description="an answer to a questionnaire item (item holds its code)"),
+    Kind.GLUCOSE: KindSpec("mg/dL", {"value": "mg/dL"}, bounds=(10, 1000),
+                           description="blood or interstitial glucose"),
+    Kind.FREE_TEXT: KindSpec("", {"text": ""}, description="journal or EMA free text, kept on the device"),
+}
+
+
+class SeriesError(ValueError):
+    """A series was built from inconsistent parts."""
+
+
+def check_timezone(tz: str) -> str:
+    """Return `tz` when it is an IANA zone name or a fixed offset like '+02:00'; raise otherwise."""
+    if _fixed_offset_seconds(tz) is not None:
+        return tz
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SeriesError(f"unknown time zone {tz!r}: use an IANA name such as 'Europe/Oslo' or '+02:00'") from exc
+    return tz
+
+
+def _fixed_offset_seconds(tz: str) -> int | None:
+    if tz in ("UTC", "Z"):
+        return 0
+    if len(tz) == 6 and tz[0] in "+-" and tz[3] == ":" and tz[1:3].isdigit() and tz[4:].isdigit():
+        sign = 1 if tz[0] == "+" else -1
+        return sign * (int(tz[1:3]) * 3600 + int(tz[4:]) * 60)
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class Series:
+    """One subject's measurements of one kind from one source, sorted by time.
+
+    `time` is `datetime64[ns]` in UTC; `end` (interval kinds only) likewise. `tz` is the source's zone,
+    used to rebuild local time. `columns` holds one numpy array per column named by the kind's spec.
+    """
+
+    subject: str
+    kind: Kind
+    source: str
+    tz: str
+    time: np.ndarray
+    columns: Mapping[str, np.ndarray]
+    end: np.ndarray | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        spec = SPECS[self.kind]
+        check_timezone(self.tz)
+        if self.time.dtype != np.dtype("datetime64[ns]"):
+            raise SeriesError(f"time must be datetime64[ns] UTC, got {self.time.dtype}")
+        n = len(self.time)
+        unknown = set(self.columns) - set(spec.columns)
+        if unknown:
+            raise SeriesError(f"{self.kind}: unknown columns {sorted(unknown)}; expected {list(spec.columns)}")
+        if spec.primary not in self.columns:
+            raise SeriesError(f"{self.kind}: missing column {spec.primary!r}")
+        for name, col in self.columns.items():
+            if len(col) != n:
+                raise SeriesError(f"{self.kind}: column {name!r} has {len(col)} values for {n} times")
+        if spec.interval:
+            if self.end is None or len(self.end) != n:
+                raise SeriesError(f"{self.kind} is an interval kind: `end` must match `time`")
+            if self.end.dtype != np.dtype("datetime64[ns]"):
+                raise SeriesError(f"end must be datetime64[ns] UTC, got {self.end.dtype}")
+        elif self.end is not None:
+            raise SeriesError(f"{self.kind} is a point kind: it has no `end`")
+        if n > 1 and bool(np.any(np.diff(self.time.view(np.int64)) < 0)):
+            raise SeriesError("time must be sorted ascending")
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    @property
+    def unit(self) -> str:
+        """The UCUM unit of the primary value."""
+        return SPECS[self.kind].unit
+
+    @property
+    def values(self) -> np.ndarray:
+        """The primary value column."""
+        return self.columns[SPECS[self.kind].primary]
+
+    def local_time(self) -> np.ndarray:
+        """Wall-clock time in the source's zone, as naive `datetime64[ns]`."""
+        offset = _fixed_offset_seconds(self.tz)
+        if offset is not None:
+            return self.time + np.timedelta64(offset, "s")
+        idx = pd.DatetimeIndex(self.time, tz="UTC").tz_convert(self.tz).tz_localize(None)
+        return idx.to_numpy(dtype="datetime64[ns]")
+
+    def local_date(self) -> np.ndarray:
+        """The local calendar day of every sample, as `datetime64[D]`."""
+        return self.local_time().astype("datetime64[D]")
+
+    def span(self) -> tuple[np.datetime64, np.datetime64] | None:
+        """First start and last end (UTC), or None for an empty series."""
+        if len(self) == 0:
+            return None
+        last = self.end.max() if self.end is not None else self.time[-1]
+        return self.time[0], last
+
+    def to_frame(self) -> pd.DataFrame:
+        """The series as a DataFrame with a `time` column (UTC) and, for interval kinds, `end`."""
+        data: dict[str, Any] = {"time": self.time}
+        if self.end is not None:
+            data["end"] = self.end
+        data.update(self.columns)
+        return pd.DataFrame(data)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, subject: str, kind: Kind, source: str, tz: str,
+                   meta: Mapping[str, Any] | None = None) -> Series:
+        """Build a series from a DataFrame shaped like `to_frame()`'s output."""
+        spec = SPECS[kind]
+        end = frame["end"].to_numpy(dtype="datetime64[ns]") if "end" in frame else None
+        cols = {c: frame[c].to_numpy() for c in spec.columns if c in frame}
+        return cls(subject=subject, kind=kind, source=source, tz=tz,
+                   time=frame["time"].to_numpy(dtype="datetime64[ns]"), columns=cols, end=end,
+                   meta=dict(meta or {}))
+
+
+def coverage(series: Series, epoch: np.timedelta64) -> float:
+    """Fraction of the series' span covered by samples at the given epoch length (0 for empty)."""
+    span = series.span()
+    if span is None:
+        return 0.0
+    total = (span[1] - span[0] + epoch) / epoch
+    distinct = len(np.unique(series.time.astype(f"datetime64[{np.datetime_data(epoch)[0]}]")))
+    return float(min(1.0, distinct / total))

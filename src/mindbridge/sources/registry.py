@@ -1,0 +1,25 @@
+"""The one registry of readers, and format sniffing by content (never by file name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import NotReadable, Reader, read_head
+from .depresjon import DepresjonActigraphy, DepresjonScores
+
+READERS: list[Reader] = [
+    DepresjonActigraphy(),
+    DepresjonScores(),
+]
+
+
+def sniff(path: Path) -> Reader:
+    """The reader whose format matches the file's first bytes."""
+    head = read_head(path)
+    if not head.strip():
+        raise NotReadable("empty file")
+    for reader in READERS:
+        if reader.sniff(head, path):
+            return reader
+    known = "; ".join(r.description for r in READERS)
+    raise NotReadable(f"no reader recognises this content. Known formats: {known}")
