@@ -1,0 +1,1 @@
+"""Digital biomarkers: one module per family, each a pure function from series to a daily feature table."""
