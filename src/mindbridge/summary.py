@@ -1,0 +1,89 @@
+"""The types that cross the device/clinic boundary. Both sides import this module; it imports neither.
+
+A `RiskSummary` is all that leaves a patient's device: a risk distribution with its provenance, the
+biomarker deviations that drove it, data coverage and scored surveys. It has no field that can carry a
+raw series: lists are short and bounded, and every model forbids unknown fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION: Literal["1"] = "1"
+MAX_DEVIATIONS = 12
+MAX_SURVEYS = 8
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Interval(_Strict):
+    """A credible or conformal interval on the probability."""
+
+    lower: Probability
+    upper: Probability
+    level: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
+    method: Literal["conformal", "bootstrap", "beta"] = "conformal"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Interval:
+        if self.lower > self.upper:
+            raise ValueError("interval lower bound exceeds upper bound")
+        return self
+
+
+class Deviation(_Strict):
+    """One biomarker's departure from the patient's own baseline, in words a clinician reads."""
+
+    biomarker: Annotated[str, Field(max_length=64)]
+    family: Annotated[str, Field(max_length=32)]
+    unit: Annotated[str, Field(max_length=16)]
+    value: float
+    baseline: float
+    robust_z: float
+    days: Annotated[int, Field(ge=1, le=366)] = 1
+    text: ShortText
+
+
+class SurveyScore(_Strict):
+    """A scored questionnaire: instrument (LOINC panel), total, and flagged items (e.g. PHQ-9 item 9)."""
+
+    instrument: Annotated[str, Field(max_length=16)]
+    loinc: Annotated[str, Field(pattern=r"^\d{1,7}-\d$")]
+    date: dt.date
+    total: Annotated[float, Field(ge=0)]
+    band: Annotated[str, Field(max_length=32)] = ""
+    flagged_items: Annotated[dict[str, int], Field(max_length=10)] = {}
+
+
+class RiskSummary(_Strict):
+    """What a device sends: the risk as a distribution, with provenance and evidence, never raw data."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    subject: Annotated[str, Field(max_length=256)]
+    window_start: dt.date
+    window_end: dt.date
+    created_at: dt.datetime
+    model_id: Annotated[str, Field(max_length=64)]
+    model_version: Annotated[str, Field(max_length=32)]
+    probability: Probability
+    interval: Interval
+    risk_band: Literal["low", "moderate", "high"]
+    deviations: Annotated[list[Deviation], Field(max_length=MAX_DEVIATIONS)] = []
+    coverage: Annotated[dict[str, Probability], Field(max_length=16)] = {}
+    surveys: Annotated[list[SurveyScore], Field(max_length=MAX_SURVEYS)] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskSummary:
+        if self.window_start > self.window_end:
+            raise ValueError("window_start is after window_end")
+        if not self.interval.lower <= self.probability <= self.interval.upper:
+            raise ValueError("probability lies outside its own interval")
+        return self
