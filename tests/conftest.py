@@ -1,0 +1,38 @@
+"""Shared fixtures: where the real public datasets live (../shared/data), skipping clearly when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MINDBRIDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+DEMO_DATA = REPO / "demo-data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test saying which dataset is missing."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real dataset not available: {path} (set MINDBRIDGE_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture
+def depresjon_dir() -> Path:
+    """The Depresjon data folder (condition/, control/, scores.csv)."""
+    return shared_path("depresjon", "data")
+
+
+@pytest.fixture
+def openmhealth_dir() -> Path:
+    """The Open mHealth schemas and conformance test data."""
+    return shared_path("openmhealth")
+
+
+@pytest.fixture
+def globem_dir() -> Path:
+    """The GLOBEM sample (INS-W-sample_1..4)."""
+    return shared_path("globem_sample")
