@@ -30,11 +30,14 @@ class Kind(enum.StrEnum):
     PHYSICAL_ACTIVITY = "physical_activity"
     GPS_FIX = "gps_fix"
     SCREEN_EVENT = "screen_event"
+    CALL_EVENT = "call_event"
+    MESSAGE_EVENT = "message_event"
     KEYSTROKE_EVENT = "keystroke_event"
     AUDIO_FILE = "audio_file"
     SURVEY_RESPONSE = "survey_response"
     GLUCOSE = "glucose"
     FREE_TEXT = "free_text"
+    HORMONE = "hormone"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,10 @@ SPECS: dict[Kind, KindSpec] = {
     Kind.GPS_FIX: KindSpec("deg", {"latitude": "deg", "longitude": "deg", "accuracy": "m"},
                            description="a geographic position fix (WGS 84)"),
     Kind.SCREEN_EVENT: KindSpec("", {"event": ""}, description="screen on / off / unlock events"),
+    Kind.CALL_EVENT: KindSpec("s", {"duration": "s", "direction": ""}, bounds=(0, 86400),
+                              description="a phone call, content-free: direction (incoming/outgoing/missed), duration"),
+    Kind.MESSAGE_EVENT: KindSpec("", {"direction": ""},
+                                 description="a text message, content-free: direction (incoming/outgoing)"),
     Kind.KEYSTROKE_EVENT: KindSpec("", {"key_class": ""},
                                    description="content-free key press class (alphanumeric, backspace, ...)"),
     Kind.AUDIO_FILE: KindSpec("", {"path": ""}, description="a voice recording kept on the device"),
@@ -83,6 +90,8 @@ SPECS: dict[Kind, KindSpec] = {
     Kind.GLUCOSE: KindSpec("mg/dL", {"value": "mg/dL"}, bounds=(10, 1000),
                            description="blood or interstitial glucose"),
     Kind.FREE_TEXT: KindSpec("", {"text": ""}, description="journal or EMA free text, kept on the device"),
+    Kind.HORMONE: KindSpec("nmol/L", {"value": "nmol/L", "analyte": ""}, bounds=(0, 1e4),
+                           description="a hormone concentration (e.g. wearable or salivary cortisol)"),
 }
 
 

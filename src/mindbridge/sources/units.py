@@ -12,6 +12,8 @@ _SYNONYMS: dict[str, dict[str, float]] = {
     "min": {"min": 1.0, "s": 1 / 60, "sec": 1 / 60, "h": 60.0, "hr": 60.0, "d": 1440.0},
     "mg/dL": {"mg/dL": 1.0, "mg/dl": 1.0, "mmol/L": 18.0182, "mmol/l": 18.0182},
     "m": {"m": 1.0, "km": 1000.0, "mi": 1609.344, "ft": 0.3048, "yd": 0.9144},
+    "s": {"s": 1.0, "sec": 1.0, "min": 60.0, "ms": 0.001},
+    "nmol/L": {"nmol/L": 1.0, "nmol/l": 1.0, "ug/dL": 27.59, "µg/dL": 27.59},
     "kcal": {"kcal": 1.0, "Cal": 1.0, "kJ": 1 / 4.184},
     "deg": {"deg": 1.0, "deg_i": 1.0},
     "{counts}": {"{counts}": 1.0, "counts": 1.0, "count": 1.0},
