@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import NotReadable, Reader, read_head
+from .base import NotReadable, Reader, detect_encoding, read_head
 from .depresjon import DepresjonActigraphy, DepresjonScores
 
 READERS: list[Reader] = [
@@ -21,5 +21,6 @@ def sniff(path: Path) -> Reader:
     for reader in READERS:
         if reader.sniff(head, path):
             return reader
+    detect_encoding(head)  # a binary file is named as such rather than as an unknown format
     known = "; ".join(r.description for r in READERS)
     raise NotReadable(f"no reader recognises this content. Known formats: {known}")
