@@ -3,5 +3,10 @@
 from __future__ import annotations
 
 from .base import Family
+from .phone import PhoneUse
+from .typing_cadence import TypingCadence
 
-FAMILIES: list[Family] = []
+FAMILIES: list[Family] = [
+    PhoneUse(),
+    TypingCadence(),
+]
