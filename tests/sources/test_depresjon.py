@@ -183,3 +183,10 @@ def test_any_rows_are_kept_or_quarantined(tmp_path: Path, rows: list[tuple[int, 
     kept_values = np.concatenate([s.values for s in result.series]) if result.series else np.array([])
     assert np.all(kept_values >= 0)
     assert {r.where for r in result.rejected} <= {f"line {i + 2}" for i in range(len(rows))}
+
+
+def test_blank_lines_keep_line_numbers_exact(tmp_path: Path) -> None:
+    body = HEADER + "2003-05-07 12:00:00,2003-05-07,4\n\n2003-05-07 12:01:00,2003-05-07,-1\n"
+    result = _read(_write(tmp_path, "blank.csv", body))
+    assert list(result.series[0].values) == [4]
+    assert [r.where for r in result.rejected] == ["line 4"]

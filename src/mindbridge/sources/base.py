@@ -140,7 +140,7 @@ def read_head(path: Path, size: int = SNIFF_BYTES) -> bytes:
 def read_utf8(path: Path) -> tuple[bytes, str | None]:
     """The file's bytes as UTF-8, and a note when they had to be converted from another encoding."""
     data = read_bytes(path)
-    if not data.strip():
+    if not data[:SNIFF_BYTES].strip() and not data.strip():
         raise NotReadable("empty file")
     enc = detect_encoding(data[:SNIFF_BYTES])
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,12 +94,22 @@ def read_file(path: Path, ctx: ReadContext) -> ReadResult | Rejected:
         return Rejected(str(path), f"byte {exc.start}", f"undecodable text: {exc.reason}", "")
 
 
+def read_files(files: Sequence[Path], ctx: ReadContext, workers: int | None = None) -> Iterator[ReadResult | Rejected]:
+    """Read files on a small thread pool (Arrow and numpy release the GIL), yielding results in order."""
+    n = workers or min(4, os.cpu_count() or 1)
+    if n <= 1 or len(files) <= 1:
+        yield from (read_file(p, ctx) for p in files)
+        return
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        yield from pool.map(lambda p: read_file(p, ctx), files)
+
+
 def ingest(paths: Iterable[Path], ctx: ReadContext, store: Store | None = None,
-           on_file: Callable[[Path], None] | None = None) -> IngestReport:
+           on_file: Callable[[Path], None] | None = None, workers: int | None = None) -> IngestReport:
     """Read every file under `paths`; write series, tables and quarantine to `store` when given."""
     report = IngestReport()
-    for path in discover(paths):
-        got = read_file(path, ctx)
+    files = discover(paths)
+    for path, got in zip(files, read_files(files, ctx, workers), strict=True):
         if isinstance(got, Rejected):
             report.failed_files.append(got)
         else:
