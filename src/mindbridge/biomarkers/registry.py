@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from .activity import ActivityFamily
 from .base import Family
+from .circadian import CircadianFamily
 from .phone import PhoneUse
+from .sleep import SleepFamily
 from .typing_cadence import TypingCadence
 
 FAMILIES: list[Family] = [
+    ActivityFamily(),
+    CircadianFamily(),
+    SleepFamily(),
     PhoneUse(),
     TypingCadence(),
 ]
