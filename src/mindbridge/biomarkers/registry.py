@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .activity import ActivityFamily
 from .base import Family
+from .cardiac import Cardiac
 from .circadian import CircadianFamily
 from .phone import PhoneUse
 from .sleep import SleepFamily
@@ -13,6 +14,7 @@ FAMILIES: list[Family] = [
     ActivityFamily(),
     CircadianFamily(),
     SleepFamily(),
+    Cardiac(),
     PhoneUse(),
     TypingCadence(),
 ]
