@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
-from .sources.base import ReadContext
+from .biomarkers.sleep_scoring import METHODS, score
+from .sources.base import NotReadable, ReadContext, read_utf8
+from .sources.csvtable import read_columns
 from .sources.ingest import IngestReport, NothingUsable, discover, ingest
 from .sources.quarantine import reason_counts
 from .sources.store import Store
@@ -87,7 +92,7 @@ def ingest_cmd(
     try:
         run_ingest(paths, Store(store), ReadContext(tz=tz))
     except (NothingUsable, FileNotFoundError) as exc:
-        err.print(f"[red]Nothing was ingested.[/] {exc}")
+        err.print(f"[red]Nothing was ingested.[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
 
 
@@ -101,6 +106,57 @@ def demo_cmd(
     run_ingest([data], Store(out / "store"), ReadContext())
     console.rule("[bold]done")
     console.print(f"Look at: {out.resolve()}/store (series as Parquet, tables, quarantine.jsonl)")
+
+
+biomarkers_app = typer.Typer(help="Biomarker tools: run one scorer alone on a file.", no_args_is_help=True)
+app.add_typer(biomarkers_app, name="biomarkers")
+
+
+def read_epochs(path: Path, epoch_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Times, grid slots and counts of a `timestamp,activity` CSV; any bad row is an error naming its line."""
+    data, _ = read_utf8(path)
+    cols = read_columns(path, data, {"timestamp": "timestamp", "activity": "float"})
+    problems = [f"{r.where}: {r.reason}" for r in cols.rejected]
+    times, counts = cols.columns["timestamp"], cols.columns["activity"]
+    checks = [(np.isnat(times), "missing timestamp"), (np.isnan(counts), "missing activity"),
+              (counts < 0, "negative activity count")]
+    if len(times) and not np.isnat(times[0]):
+        offset = (times - times[0]).view(np.int64)
+        checks.append((offset % (epoch_s * 1_000_000_000) != 0, f"timestamp is not on the {epoch_s} s epoch grid"))
+        checks.append((np.r_[False, np.diff(offset) <= 0], "timestamp not after the previous row's"))
+    for bad, why in checks:
+        problems += [f"{cols.where(int(i))}: {why}" for i in np.flatnonzero(bad)]
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise NotReadable("; ".join(problems[:5]) + more)
+    if not len(times):
+        raise NotReadable("no epochs")
+    slots = (times - times[0]).view(np.int64) // (epoch_s * 1_000_000_000)
+    return times, slots, counts
+
+
+@biomarkers_app.command("sleep-wake")
+def sleep_wake_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV with columns timestamp,activity, one row per epoch.")],
+    epoch_seconds: Annotated[int, typer.Option(help="Epoch length of the file in seconds.", min=1)],
+    method: Annotated[str, typer.Option(help="Scorer: cole-kripke or sadeh.")] = "cole-kripke",
+    scale: Annotated[float | None, typer.Option(help="Factor to the reference device's counts "
+                                                     "(default: inferred from the counts).")] = None,
+) -> None:
+    """Score every epoch as sleep or wake; write timestamp,sleep_probability,label CSV to standard output."""
+    if method not in METHODS:
+        raise typer.BadParameter(f"choose one of {', '.join(METHODS)}", param_hint="--method")
+    try:
+        times, slots, counts = read_epochs(file, epoch_seconds)
+        grid = np.full(int(slots[-1]) + 1, np.nan)
+        grid[slots] = counts
+        result = score(grid, epoch_seconds, method, scale)  # type: ignore[arg-type]
+    except (NotReadable, ValueError, OSError) as exc:
+        err.print(f"[red]Cannot score {file}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    labels = np.where(result.sleep[slots] == 1, "sleep", "wake")
+    pd.DataFrame({"timestamp": times, "sleep_probability": result.probability[slots], "label": labels}).to_csv(
+        sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
 
 
 def main() -> None:
