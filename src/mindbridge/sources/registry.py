@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .applehealth import AppleHealthExport
 from .base import NotReadable, Reader, detect_encoding, read_head
 from .depresjon import DepresjonActigraphy, DepresjonScores
 
 READERS: list[Reader] = [
     DepresjonActigraphy(),
     DepresjonScores(),
+    AppleHealthExport(),
 ]
 
 
