@@ -1,0 +1,55 @@
+"""Stage glue on the device side: stored series → per-subject daily feature tables on disk."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .biomarkers.table import daily_table
+from .datapoints import Series
+from .sources.store import Store
+
+
+@dataclass(frozen=True)
+class FeatureFiles:
+    """Where the daily feature table was written."""
+
+    parquet: Path
+    csv: Path
+    subjects: int
+    days: int
+
+
+def series_by_subject(store: Store) -> dict[str, list[Series]]:
+    """Every stored series, grouped by subject."""
+    grouped: dict[str, list[Series]] = defaultdict(list)
+    for s in store.series():
+        grouped[s.subject].append(s)
+    return dict(grouped)
+
+
+def feature_table(store: Store, on_subject: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """All subjects' daily feature tables stacked: one row per (subject, local day)."""
+    parts = []
+    for subject, series in sorted(series_by_subject(store).items()):
+        table = daily_table(series)
+        if len(table):
+            parts.append(table.reset_index())
+        if on_subject is not None:
+            on_subject(subject)
+    if not parts:
+        return pd.DataFrame(columns=["subject", "date"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_features(table: pd.DataFrame, out: Path) -> FeatureFiles:
+    """Write the stacked table as Parquet and CSV under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    parquet, csv = out / "daily_features.parquet", out / "daily_features.csv"
+    table.to_parquet(parquet, index=False)
+    table.to_csv(csv, index=False, date_format="%Y-%m-%d")
+    return FeatureFiles(parquet, csv, table["subject"].nunique(), len(table))
