@@ -1,0 +1,84 @@
+"""Canonical JSON after RFC 8785 (JCS) for the JSON subset envelopes use.
+
+Objects have their members sorted by the UTF-16 code units of the names, no whitespace is emitted,
+strings are escaped as ECMAScript's JSON.stringify does, and numbers are written as ECMAScript's
+Number.prototype.toString writes them (shortest round-trip digits; exponent form below 1e-6 and from
+1e21). Integers beyond ±2^53 and non-finite numbers are refused, as are non-JSON types.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+from .errors import MalformedInput
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def canonical(value: object) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of a JSON value."""
+    out: list[str] = []
+    _write(value, out, "$")
+    try:
+        return "".join(out).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedInput(f"a string holds a lone surrogate at character {exc.start}") from exc
+
+
+def _write(value: object, out: list[str], where: str) -> None:
+    if value is None or isinstance(value, bool):
+        out.append({None: "null", True: "true", False: "false"}[value])
+    elif isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise MalformedInput(f"{where}: integer {value} is beyond the I-JSON range ±2^53")
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(number(value, where))
+    elif isinstance(value, str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, Mapping):
+        keys = list(value)
+        if not all(isinstance(k, str) for k in keys):
+            raise MalformedInput(f"{where}: object member names must be strings")
+        out.append("{")
+        for i, key in enumerate(sorted(keys, key=lambda k: k.encode("utf-16-be"))):
+            out.append("," if i else "")
+            out.append(json.dumps(key, ensure_ascii=False) + ":")
+            _write(value[key], out, f"{where}.{key}")
+        out.append("}")
+    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        out.append("[")
+        for i, item in enumerate(value):
+            out.append("," if i else "")
+            _write(item, out, f"{where}[{i}]")
+        out.append("]")
+    else:
+        raise MalformedInput(f"{where}: {type(value).__name__} is not a JSON type")
+
+
+def number(x: float, where: str = "$") -> str:
+    """A float written as ECMAScript Number.prototype.toString writes it (ECMA-262 §6.1.6.1.20)."""
+    if not math.isfinite(x):
+        raise MalformedInput(f"{where}: {x} is not a finite JSON number")
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    mantissa, _, exp = repr(abs(x)).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    # value = 0.d1…dk × 10^n with d1 ≠ 0 (ECMAScript's k and n)
+    digits = whole + frac
+    n = len(whole) + int(exp or 0) - (len(digits) - len(digits.lstrip("0")))
+    digits = digits.strip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        body = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        body = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        body = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        body = digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e > 0 else "-") + str(abs(e))
+    return sign + body
