@@ -6,9 +6,13 @@ from .activity import ActivityFamily
 from .base import Family
 from .cardiac import Cardiac
 from .circadian import CircadianFamily
+from .language import LanguageFamily
+from .metabolic import GlucoseFamily, HormoneFamily
 from .phone import PhoneUse
 from .sleep import SleepFamily
+from .surveys import SurveysFamily
 from .typing_cadence import TypingCadence
+from .voice import VoiceFamily
 
 FAMILIES: list[Family] = [
     ActivityFamily(),
@@ -17,4 +21,9 @@ FAMILIES: list[Family] = [
     Cardiac(),
     PhoneUse(),
     TypingCadence(),
+    VoiceFamily(),
+    LanguageFamily(),
+    SurveysFamily(),
+    GlucoseFamily(),
+    HormoneFamily("cortisol"),
 ]
