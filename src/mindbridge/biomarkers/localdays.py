@@ -60,8 +60,9 @@ def day_bounds(days: np.ndarray, tz: str) -> np.ndarray:
     return wall_clock_utc(ext, tz)
 
 
-def split_by_day(start: np.ndarray, end: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cut UTC intervals [start, end) at the day boundaries: (day index, piece start, piece end) per piece.
+def split_by_day(start: np.ndarray, end: np.ndarray,
+                 bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut UTC intervals [start, end) at day boundaries: (interval index, day index, piece start, piece end).
 
     Parts outside the days that `bounds` covers are discarded.
     """
@@ -77,7 +78,7 @@ def split_by_day(start: np.ndarray, end: np.ndarray, bounds: np.ndarray) -> tupl
     piece_start = np.maximum(start[owner], bounds[day])
     piece_end = np.minimum(end[owner], bounds[day + 1])
     keep = piece_end > piece_start
-    return day[keep], piece_start[keep], piece_end[keep]
+    return owner[keep], day[keep], piece_start[keep], piece_end[keep]
 
 
 def overlap(start: np.ndarray, end: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -133,7 +133,7 @@ class PhoneUse:
         if screens:
             utc, events = labelled_events(screens, "event", SCREEN_EVENTS)
             start, end = screen_periods(utc, events, self.max_screen_on_ns)
-            day, lo, hi = split_by_day(start, end, bounds)
+            _, day, lo, hi = split_by_day(start, end, bounds)
             out["screen_on_time"] = np.bincount(day, hi - lo, minlength=n) / NS_PER_MIN
             night = overlap(lo, hi, night_lo[day], night_hi[day])
             out["screen_on_night"] = np.bincount(day, night, minlength=n) / NS_PER_MIN

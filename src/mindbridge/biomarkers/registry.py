@@ -8,6 +8,7 @@ from .cardiac import Cardiac
 from .circadian import CircadianFamily
 from .language import LanguageFamily
 from .metabolic import GlucoseFamily, HormoneFamily
+from .mobility import Mobility
 from .phone import PhoneUse
 from .sleep import SleepFamily
 from .surveys import SurveysFamily
@@ -19,6 +20,7 @@ FAMILIES: list[Family] = [
     CircadianFamily(),
     SleepFamily(),
     Cardiac(),
+    Mobility(),
     PhoneUse(),
     TypingCadence(),
     VoiceFamily(),
