@@ -15,16 +15,21 @@ from rich.table import Table
 
 from . import __version__
 from .biomarkers.sleep_scoring import METHODS, score
+from .pipeline import feature_table, write_features
+from .plots import biomarker_overview
+from .privacy.commands import register as register_privacy
 from .sources.base import NotReadable, ReadContext, read_utf8
 from .sources.csvtable import read_columns
 from .sources.ingest import IngestReport, NothingUsable, discover, ingest
 from .sources.quarantine import reason_counts
 from .sources.store import Store
+from .summary import RiskSummary
 
 app = typer.Typer(help="mindbridge: digital biomarkers to clinical directives, raw data kept on the device.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
 err = Console(stderr=True)
+register_privacy(app, RiskSummary)
 
 DEFAULT_STORE = Path("mindbridge-data")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -103,9 +108,59 @@ def demo_cmd(
 ) -> None:
     """Run the whole pipeline that exists so far on the bundled Depresjon data."""
     console.rule("[bold]1. ingest raw actigraphy (Depresjon, 55 subjects)")
-    run_ingest([data], Store(out / "store"), ReadContext())
+    store = Store(out / "store")
+    run_ingest([data], store, ReadContext())
+    console.rule("[bold]2. daily biomarkers per subject")
+    table = run_features(store, out / "features")
+    picture = demo_plot(store, table, out / "biomarkers.png")
     console.rule("[bold]done")
     console.print(f"Look at: {out.resolve()}/store (series as Parquet, tables, quarantine.jsonl)")
+    console.print(f"         {(out / 'features').resolve()}/daily_features.csv (one row per subject and day)")
+    console.print(f"         {picture.resolve()} (actograms and daily sleep/rhythm features)")
+
+
+def run_features(store: Store, out: Path) -> pd.DataFrame:
+    """Compute every subject's daily feature table with a progress bar, write it, and print a digest."""
+    n = len({s.subject for s in store.series()})
+    with Progress(TextColumn("[bold]features"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("", total=n)
+        table = feature_table(store, on_subject=lambda s: bar.update(task, advance=1, description=s))
+    files = write_features(table, out)
+    console.print(f"{files.days:,} subject-days for {files.subjects} subjects, {table.shape[1] - 2} columns "
+                  f"→ {files.parquet} and {files.csv.name}")
+    return table
+
+
+def demo_plot(store: Store, table: pd.DataFrame, path: Path) -> Path:
+    """Actograms and daily biomarkers of two patients and two controls (the demo's picture)."""
+    chosen = ["condition_1", "condition_2", "control_1", "control_2"]
+    shown = {}
+    for subject in chosen:
+        series = next(store.series(subject=subject), None)
+        if series is not None:
+            days = table[table["subject"] == subject].set_index("date")
+            shown[f"{subject} ({'patient' if subject.startswith('condition') else 'control'})"] = (series, days)
+    return biomarker_overview(shown, path, "Depresjon: minute activity by local hour (top) and daily biomarkers")
+
+
+@app.command("features")
+def features_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="A series store folder, or raw files/folders to ingest first.")],
+    out: Annotated[Path, typer.Option(help="Folder for daily_features.parquet and .csv.")] = Path("features"),
+    tz: Annotated[str | None, typer.Option(help="Time zone of raw files whose times carry none.")] = None,
+) -> None:
+    """Compute the daily biomarker table (one row per subject and local day) for every subject found."""
+    if len(paths) == 1 and (paths[0] / "series").is_dir():
+        store = Store(paths[0])
+    else:
+        store = Store(out / "store")
+        try:
+            run_ingest(paths, store, ReadContext(tz=tz))
+        except (NothingUsable, FileNotFoundError) as exc:
+            err.print(f"[red]Nothing was ingested.[/] {exc}", soft_wrap=True)
+            raise typer.Exit(1) from exc
+    run_features(store, out)
 
 
 biomarkers_app = typer.Typer(help="Biomarker tools: run one scorer alone on a file.", no_args_is_help=True)
@@ -150,7 +205,7 @@ def sleep_wake_cmd(
         times, slots, counts = read_epochs(file, epoch_seconds)
         grid = np.full(int(slots[-1]) + 1, np.nan)
         grid[slots] = counts
-        result = score(grid, epoch_seconds, method, scale)  # type: ignore[arg-type]
+        result = score(grid, epoch_seconds, method, scale)
     except (NotReadable, ValueError, OSError) as exc:
         err.print(f"[red]Cannot score {file}:[/] {exc}")
         raise typer.Exit(1) from exc
