@@ -27,3 +27,18 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+
+# pyActigraphy (GPL) as a test-time reference only, in its own environment: tests/reference and the
+# biomarker benchmark use it when present. Its pinned dependency tree does not install on Python 3.11,
+# so it and `accelerometer` go in with --no-deps on top of their actual imports (numpy<2, pandas<2.2).
+REF_VENV ?= .venv-ref
+REF_STAMP := $(REF_VENV)/.installed-stamp
+.PHONY: reference-env
+reference-env: $(REF_STAMP)
+$(REF_STAMP):
+	test -x $(REF_VENV)/bin/python || $(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install --quiet "numpy<2" "pandas<2.2" scipy statsmodels joblib lmfit plotly \
+	    numba pyexcel pyexcel-ods3 pyexcel-xlsx spm1d stochastic lxml matplotlib tqdm scikit-learn imbalanced-learn
+	$(REF_VENV)/bin/python -m pip install --quiet --no-deps pyActigraphy==1.2.2 accelerometer==6.2.3
+	$(REF_VENV)/bin/python -c "import pyActigraphy"
+	touch $@
