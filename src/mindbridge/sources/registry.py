@@ -8,14 +8,12 @@ from .applehealth import AppleHealthExport
 from .base import NotReadable, Reader, detect_encoding, read_head
 from .depresjon import DepresjonActigraphy, DepresjonScores
 from .globem import GlobemReader
-from .mapped_csv import MappedCsv
 
 READERS: list[Reader] = [
     DepresjonActigraphy(),
     DepresjonScores(),
     AppleHealthExport(),
     GlobemReader(),
-    MappedCsv(),  # keep last: it claims any CSV the readers above do not recognise
 ]
 
 
