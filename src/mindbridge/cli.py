@@ -21,6 +21,7 @@ from .privacy.commands import register as register_privacy
 from .sources.base import NotReadable, ReadContext, read_utf8
 from .sources.csvtable import read_columns
 from .sources.ingest import IngestReport, NothingUsable, discover, ingest
+from .sources.mapping import MappingError, load_mapping
 from .sources.quarantine import reason_counts
 from .sources.store import Store
 from .summary import RiskSummary
@@ -92,10 +93,17 @@ def ingest_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of raw exports (any supported format).")],
     store: Annotated[Path, typer.Option(help="Folder of the local series store.")] = DEFAULT_STORE,
     tz: Annotated[str | None, typer.Option(help="Time zone of files whose times carry none (IANA name).")] = None,
+    mapping: Annotated[list[Path] | None, typer.Option(
+        help="YAML file describing the columns of other CSVs (docs/mapping-files.md); repeatable.")] = None,
 ) -> None:
     """Read raw sensor exports, validate them, quarantine bad records and store canonical series."""
     try:
-        run_ingest(paths, Store(store), ReadContext(tz=tz))
+        for m in mapping or []:
+            load_mapping(m)
+        run_ingest(paths, Store(store), ReadContext(tz=tz, mappings=tuple(mapping or ())))
+    except MappingError as exc:
+        err.print(f"[red]Bad mapping file.[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
     except (NothingUsable, FileNotFoundError) as exc:
         err.print(f"[red]Nothing was ingested.[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc

@@ -34,6 +34,7 @@ class ReadContext:
 
     tz: str | None = None
     subject: str | None = None
+    mappings: tuple[Path, ...] = ()  # mapping files for CSVs no built-in reader knows (docs/mapping-files.md)
 
 
 @dataclass

@@ -8,12 +8,16 @@ from .applehealth import AppleHealthExport
 from .base import NotReadable, Reader, detect_encoding, read_head
 from .depresjon import DepresjonActigraphy, DepresjonScores
 from .globem import GlobemReader
+from .openmhealth import OpenMHealthReader
+from .mapped_csv import MappedCsv
 
 READERS: list[Reader] = [
     DepresjonActigraphy(),
     DepresjonScores(),
     AppleHealthExport(),
     GlobemReader(),
+    OpenMHealthReader(),
+    MappedCsv(),  # keep last: it claims any CSV the readers above do not recognise
 ]
 
 
