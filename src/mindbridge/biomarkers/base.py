@@ -29,9 +29,20 @@ class Family(Protocol):
     `coverage_<name>` in [0, 1] saying how much of that day had the data the family needs.
     """
 
-    name: str
-    kinds: tuple[Kind, ...]
-    features: tuple[Feature, ...]
+    @property
+    def name(self) -> str:
+        """The family's name, used in its coverage column."""
+        ...
+
+    @property
+    def kinds(self) -> tuple[Kind, ...]:
+        """The series kinds the family consumes."""
+        ...
+
+    @property
+    def features(self) -> tuple[Feature, ...]:
+        """The documented features, in column order."""
+        ...
 
     def daily(self, series: Sequence[Series]) -> pd.DataFrame:
         """Daily features from the subject's series of this family's kinds (never an empty list)."""
