@@ -8,7 +8,6 @@ from .applehealth import AppleHealthExport
 from .base import NotReadable, Reader, detect_encoding, read_head
 from .depresjon import DepresjonActigraphy, DepresjonScores
 from .globem import GlobemReader
-from .openmhealth import OpenMHealthReader
 from .mapped_csv import MappedCsv
 
 READERS: list[Reader] = [
@@ -16,7 +15,6 @@ READERS: list[Reader] = [
     DepresjonScores(),
     AppleHealthExport(),
     GlobemReader(),
-    OpenMHealthReader(),
     MappedCsv(),  # keep last: it claims any CSV the readers above do not recognise
 ]
 
