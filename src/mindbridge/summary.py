@@ -87,3 +87,40 @@ class RiskSummary(_Strict):
         if not self.interval.lower <= self.probability <= self.interval.upper:
             raise ValueError("probability lies outside its own interval")
         return self
+
+
+Tier = Literal["critical", "urgent", "routine", "info"]
+TIERS: tuple[Tier, ...] = ("critical", "urgent", "routine", "info")
+
+
+class Evidence(_Strict):
+    """What a directive rests on: the summaries it read, their risk, deviations and surveys."""
+
+    envelope_ids: Annotated[list[str], Field(max_length=64)] = []
+    window_start: dt.date
+    window_end: dt.date
+    probability: Probability | None = None
+    interval: Interval | None = None
+    deviations: Annotated[list[Deviation], Field(max_length=MAX_DEVIATIONS)] = []
+    surveys: Annotated[list[SurveyScore], Field(max_length=MAX_SURVEYS)] = []
+    days_without_data: Annotated[int, Field(ge=0)] = 0
+
+
+class Directive(_Strict):
+    """What the clinic acts on: an action, its urgency and due time, why, and on what evidence."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    patient: Annotated[str, Field(max_length=256)]
+    action: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,48}$")]
+    action_text: ShortText
+    tier: Tier
+    due: dt.datetime
+    rationale: Annotated[str, Field(min_length=1, max_length=300)]
+    evidence: Evidence
+    pathway_id: Annotated[str, Field(max_length=64)]
+    pathway_version: Annotated[str, Field(max_length=32)]
+    rule_id: Annotated[str, Field(max_length=64)]
+    model_id: Annotated[str, Field(max_length=64)] = ""
+    model_version: Annotated[str, Field(max_length=32)] = ""
+    created_at: dt.datetime
+    suggestion_only: bool = False
