@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.signal import lombscargle
 
 from mindbridge.biomarkers.base import coverage_column
-from mindbridge.biomarkers.mobility import Mobility
+from mindbridge.biomarkers.mobility import CIRCADIAN_PERIODS_S, Mobility, windowed_lomb_scargle
 from mindbridge.biomarkers.mobility_places import EARTH_RADIUS_M, cluster_places, haversine
 from mindbridge.datapoints import Kind, Series
 
@@ -133,3 +134,17 @@ def test_whole_day_shift_invariance(samples: list[tuple[int, float]], shift: int
 def test_haversine_quarter_meridian() -> None:
     assert haversine(np.array(0.0), np.array(0.0), np.array(90.0), np.array(0.0)) == pytest.approx(
         np.pi / 2 * EARTH_RADIUS_M)
+
+
+def test_windowed_lomb_scargle_matches_scipy_window_by_window() -> None:
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.random(2000)) * 8 * 86400
+    y = np.sin(2 * np.pi * t / 86400) + rng.normal(0, 0.3, len(t))
+    first, last = np.array([0, 150, 900, 5]), np.array([2000, 1500, 1000, 5])
+    got = windowed_lomb_scargle(t, y, first, last, CIRCADIAN_PERIODS_S)
+    for row, (a, b) in enumerate(zip(first, last, strict=True)):
+        if a == b:
+            assert np.isnan(got[row]).all()
+            continue
+        window = y[a:b] - y[a:b].mean()
+        np.testing.assert_allclose(got[row], lombscargle(t[a:b], window, 2 * np.pi / CIRCADIAN_PERIODS_S), rtol=1e-7)

@@ -122,8 +122,10 @@ def labels(series: Series, column: str, allowed: Sequence[str]) -> np.ndarray:
     where = f"{series.kind} series of {series.subject!r} from {series.source!r}"
     if column not in series.columns:
         raise ValueError(f"{where}: column {column!r} is missing; expected values {list(allowed)}")
-    values = np.char.lower(np.asarray(series.columns[column], dtype=str))
-    bad = np.setdiff1d(values, np.asarray(allowed))
+    values = np.asarray(series.columns[column], dtype=str).copy()
+    odd = ~np.isin(values, allowed)
+    values[odd] = np.char.lower(values[odd])
+    bad = np.unique(values[~np.isin(values, allowed)])
     if len(bad):
         raise ValueError(f"{where}: column {column!r} holds {bad.tolist()[:5]}; expected one of {list(allowed)}")
     return values

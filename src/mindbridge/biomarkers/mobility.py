@@ -31,7 +31,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lombscargle
 
 from ..datapoints import Kind, Series
 from .base import Feature, coverage_column, empty_daily
@@ -54,7 +53,7 @@ CANZIAN_2015 = ("Canzian L, Musolesi M (2015). Trajectories of depression: unobt
                 "states by means of smartphone mobility traces analysis. Proceedings of ACM UbiComp 2015, 1293-1304.")
 GONZALEZ_2008 = ("Gonzalez MC, Hidalgo CA, Barabasi A-L (2008). Understanding individual human mobility patterns. "
                  "Nature 453(7196):779-782.")
-NS_PER_DAY = 24 * NS_PER_H
+CIRCADIAN_PERIODS_S = np.linspace(23.5, 24.5, 11) * 3600
 
 
 class Mobility:
@@ -186,17 +185,41 @@ class Mobility:
         return np.sqrt(ratio(spread, total))
 
     def _circadian(self, utc: np.ndarray, lat: np.ndarray, lon: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        """Per day, Saeb's circadian movement over the trailing window of local days (one periodogram per day)."""
+        """Per day, Saeb's circadian movement over the trailing window of local days."""
         n = len(bounds) - 1
-        freqs = 2 * np.pi / (np.linspace(23.5, 24.5, 11) * 3600)
         first = np.searchsorted(utc, bounds[np.maximum(np.arange(n) - self.circadian_days + 1, 0)])
         last = np.searchsorted(utc, bounds[1:])
-        out = np.full(n, np.nan)
-        for d in np.flatnonzero(last - first >= 3):
-            t = (utc[first[d]:last[d]] - utc[first[d]]) / 1e9
-            if t[-1] < 2 * NS_PER_DAY / 1e9:
-                continue
-            energy = sum(float(np.mean(lombscargle(t, v[first[d]:last[d]] - v[first[d]:last[d]].mean(), freqs)))
-                         for v in (lat, lon))
-            out[d] = np.log(energy) if energy > 0 else np.nan
-        return out
+        t = (utc - utc[0]) / 1e9
+        energy = sum(windowed_lomb_scargle(t, v, first, last, CIRCADIAN_PERIODS_S).mean(axis=1) for v in (lat, lon))
+        enough = (last - first >= 3) & (t[np.maximum(last - 1, 0)] - t[np.minimum(first, len(t) - 1)] >= 2 * 86400)
+        return np.where(enough & (energy > 0), np.log(np.where(energy > 0, energy, 1.0)), np.nan)
+
+
+def windowed_lomb_scargle(t: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray,
+                          periods: np.ndarray) -> np.ndarray:
+    """Unnormalised Lomb-Scargle power of mean-removed y[first:last] per window (rows) and period (columns).
+
+    Lomb (1976) and Scargle (1982) with the time offset tau; every window's sums come from cumulative sums
+    over the whole trace, so all windows cost one pass.
+    """
+    w = 2 * np.pi / periods
+    phase = t[:, None] * w[None, :]
+    cos, sin = np.cos(phase), np.sin(phase)
+    cos2, sin2 = cos * cos - sin * sin, 2 * sin * cos
+
+    def window_sum(v: np.ndarray) -> np.ndarray:
+        c = np.concatenate([np.zeros((1, *v.shape[1:])), np.cumsum(v, axis=0)])
+        return c[last] - c[first]
+
+    count = (last - first).astype(float)[:, None]
+    mean = ratio(window_sum(y), count[:, 0])[:, None]
+    c, s, c2, s2 = window_sum(cos), window_sum(sin), window_sum(cos2), window_sum(sin2)
+    yc, ys = window_sum(y[:, None] * cos) - mean * c, window_sum(y[:, None] * sin) - mean * s
+    two_phi = np.arctan2(s2, c2)
+    cphi, sphi = np.cos(two_phi / 2), np.sin(two_phi / 2)
+    cc = (count + c2 * np.cos(two_phi) + s2 * np.sin(two_phi)) / 2
+    ss = count - cc
+    num_c, num_s = yc * cphi + ys * sphi, ys * cphi - yc * sphi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = 0.5 * (np.where(cc > 1e-12, num_c**2 / cc, 0.0) + np.where(ss > 1e-12, num_s**2 / ss, 0.0))
+    return np.where(count > 0, power, np.nan)
