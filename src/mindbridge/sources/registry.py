@@ -9,12 +9,14 @@ from .base import NotReadable, Reader, detect_encoding, read_head
 from .depresjon import DepresjonActigraphy, DepresjonScores
 from .globem import GlobemReader
 from .mapped_csv import MappedCsv
+from .openmhealth import OpenMHealthReader
 
 READERS: list[Reader] = [
     DepresjonActigraphy(),
     DepresjonScores(),
     AppleHealthExport(),
     GlobemReader(),
+    OpenMHealthReader(),
     MappedCsv(),  # keep last: it claims any CSV the readers above do not recognise
 ]
 
