@@ -3,7 +3,7 @@
 Objects have their members sorted by the UTF-16 code units of the names, no whitespace is emitted,
 strings are escaped as ECMAScript's JSON.stringify does, and numbers are written as ECMAScript's
 Number.prototype.toString writes them (shortest round-trip digits; exponent form below 1e-6 and from
-1e21). Integers beyond ±2^53 and non-finite numbers are refused, as are non-JSON types.
+1e21; integers beyond ±2^53 become the nearest double). Non-finite numbers and non-JSON types are refused.
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ def _write(value: object, out: list[str], where: str) -> None:
     if value is None or isinstance(value, bool):
         out.append({None: "null", True: "true", False: "false"}[value])
     elif isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise MalformedInput(f"{where}: integer {value} is beyond the I-JSON range ±2^53")
-        out.append(str(value))
+        # JSON numbers are IEEE doubles: beyond ±2^53 an integer is written as the double ECMAScript reads
+        out.append(str(value) if abs(value) <= MAX_SAFE_INTEGER else number(float(value), where))
     elif isinstance(value, float):
         out.append(number(value, where))
     elif isinstance(value, str):

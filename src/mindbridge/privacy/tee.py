@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -65,11 +66,15 @@ def _decode(document: bytes) -> tuple[bytes, bytes, bytes, dict[str, object]]:
     if len(document) > MAX_DOCUMENT:
         raise AttestationError(f"attestation document of {len(document)} bytes exceeds {MAX_DOCUMENT}")
     try:
-        cose = cbor2.loads(document)
+        stream = io.BytesIO(document)
+        cose = cbor2.load(stream)
+        if stream.tell() != len(document):
+            raise AttestationError("attestation document has trailing bytes after its CBOR item")
         if isinstance(cose, cbor2.CBORTag) and cose.tag == 18:
             cose = cose.value
-        if not (isinstance(cose, list) and len(cose) == 4 and all(isinstance(cose[i], bytes) for i in (0, 2, 3))):
-            raise AttestationError("attestation document is not a COSE_Sign1 array")
+        if not (isinstance(cose, list | tuple) and len(cose) == 4
+                and all(isinstance(cose[i], bytes) for i in (0, 2, 3))):
+            raise AttestationError("attestation document is not a CBOR COSE_Sign1 array")
         protected, payload = cbor2.loads(cose[0]), cbor2.loads(cose[2])
     except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
         raise AttestationError(f"attestation document is not valid CBOR ({type(exc).__name__})") from exc
