@@ -1,0 +1,1 @@
+"""The clinic hub: intake, storage, pathways (directive rules), triage, audit. Never imports raw-data parsers."""
