@@ -92,6 +92,13 @@ def hourly_counts(counts: np.ndarray, epoch_s: int) -> np.ndarray:
     return np.asarray(counts, dtype=float).reshape(counts.shape[0], 24, -1).sum(axis=2)
 
 
+def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over `axis` ignoring NaN; NaN (without a warning) where nothing is valid."""
+    ok = ~np.isnan(a)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(ok, a, 0.0).sum(axis=axis) / ok.sum(axis=axis))
+
+
 def _window_sums(a: np.ndarray, window: int) -> np.ndarray:
     """Sums over the `window` rows ending at each row (fewer at the start)."""
     c = np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0)])
@@ -111,7 +118,7 @@ def stability_variability(hours: np.ndarray, window: int, ddof: int = 0) -> tupl
     with np.errstate(invalid="ignore", divide="ignore"):
         profile = s_h / c_h
         k = np.sum(c_h > 0, axis=1)
-        dev = profile - np.nanmean(np.where(c_h > 0, profile, np.nan), axis=1, keepdims=True)
+        dev = profile - _nanmean(np.where(c_h > 0, profile, np.nan), axis=1)[:, None]
         d24 = np.nansum(np.where(c_h > 0, dev ** 2, np.nan), axis=1) / (k - ddof)
         n = c_h.sum(axis=1)
         total = s_h.sum(axis=1)
@@ -200,8 +207,7 @@ def circadian_table(grid: EpochGrid) -> pd.DataFrame:
     hours = hourly_counts(grid.masked(), grid.epoch_s)
     is7, iv7 = stability_variability(hours, WINDOW_DAYS)
     is_all, iv_all = stability_variability(hours, grid.n_days)
-    with np.errstate(invalid="ignore"):
-        average_day = np.nanmean(per_min, axis=0) if np.any(grid.worn) else np.full(grid.per_day, np.nan)
+    average_day = _nanmean(per_min, axis=0)
     m10r, _ = lmx(average_day, ten, lowest=False)
     l5r, _ = lmx(average_day, five, lowest=True)
     cos = cosinor(per_min, grid.epoch_s)
