@@ -359,3 +359,31 @@ def test_cli_ingest_with_mapping(tmp_path: Path) -> None:
     refused = CliRunner().invoke(app, ["ingest", "--mapping", str(bad), "--store", str(store), str(csv)])
     assert refused.exit_code == 2
     assert "field 'values[0].units.value'" in refused.output
+
+
+def test_wide_rows_carry_several_streams_and_blank_fields(tmp_path: Path) -> None:
+    mapping = write(tmp_path, "wide.yaml", """
+        time: {column: t, format: epoch_s}
+        timezone: UTC
+        epoch_seconds: 60
+        values:
+          - {kind: heart_rate, columns: {value: hr}}
+          - {kind: steps, columns: {value: steps}}
+          - {kind: gps_fix, columns: {latitude: plat, longitude: plon, accuracy: pacc}}
+          - {kind: gps_fix, columns: {latitude: wlat, longitude: wlon}}
+        """)
+    csv = write(tmp_path, "wide.csv", """
+        t,hr,steps,plat,plon,pacc,wlat,wlon
+        0,61,10,59.9,10.7,5,,
+        60,,12,,,,59.8,10.6
+        120,,,,,,,
+        180,63,,,,,,
+        """)
+    result = read(csv, mapping)
+    (hr,) = by_kind(result, Kind.HEART_RATE)
+    (steps,) = by_kind(result, Kind.STEPS)
+    (gps,) = by_kind(result, Kind.GPS_FIX)
+    assert hr.values.tolist() == [61, 63] and steps.values.tolist() == [10, 12]
+    assert gps.columns["latitude"].tolist() == [59.9, 59.8]
+    assert gps.columns["accuracy"][0] == 5 and np.isnan(gps.columns["accuracy"][1])
+    assert [(r.where, r.reason) for r in result.rejected] == [("line 4", "no value in any mapped column")]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..datapoints import SPECS, Kind
 from .base import NotReadable, ReadContext, ReadResult, head_text, read_utf8, subject_from_name
-from .csvtable import CsvColumns, header_of, read_columns
+from .csvtable import ColumnType, CsvColumns, header_of, read_columns
 from .mapping import EPOCH_FORMATS, FOLDER_MAPPING, Mapping, MappingError, TimeColumn, load_mapping, looks_like_mapping
 from .quarantine import Rejected
 from .tidy import tidy
@@ -26,6 +26,7 @@ from .timezones import localize
 
 OFFSET = r"(?:Z|UTC|[+-]\d\d:?\d\d)"
 NAT = np.datetime64("NaT", "ns")
+Piece = tuple[np.ndarray, dict[str, np.ndarray]]  # row indices of one stream, and its canonical columns
 
 
 def mapping_for(header: list[str], path: Path, ctx: ReadContext) -> tuple[Path, Mapping]:
@@ -153,11 +154,18 @@ class Rows:
                 for i, why in sorted(self.refused.items())]
 
 
-def labels(cols: CsvColumns, column: str | None, fixed: str | None, n: int) -> np.ndarray:
+def per_row(cols: CsvColumns, column: str | None, fixed: str) -> np.ndarray:
     """A per-row text column: from the CSV, else a fixed value."""
     if column is not None:
         return cols.columns[column]
-    return np.full(n, fixed, dtype=object)
+    return np.full(len(cols), fixed, dtype=object)
+
+
+def gathered(parts: list[Piece], field: str, categorical: bool) -> np.ndarray:
+    """One field of a series across its pieces; blank (None or NaN) where a piece does not map it."""
+    blank, dtype = (None, object) if categorical else (np.nan, np.float64)
+    return np.concatenate([p[1][field] if field in p[1] else np.full(len(p[0]), blank, dtype=dtype)
+                           for p in parts])
 
 
 class MappedCsv:
@@ -189,14 +197,13 @@ class MappedCsv:
             return result
         mapping_path, mapping = mapping_for(header_of(data), path, ctx)
         result.notes.append(f"columns as described by {mapping_path}")
-        types = {c: ("str" if mapping.is_text(c) else "float") for c in mapping.csv_columns()}
-        cols = read_columns(path, data, types)  # type: ignore[arg-type]
+        types: dict[str, ColumnType] = {c: ("str" if mapping.is_text(c) else "float") for c in mapping.csv_columns()}
+        cols = read_columns(path, data, types)
         result.rejected.extend(cols.rejected)
         result.rows_in += len(cols.rejected)
         rows = Rows(path, mapping, cols, ctx, result.notes)
-        n = len(cols)
-        subjects = labels(cols, mapping.subject_column, ctx.subject or mapping.subject or subject_from_name(path), n)
-        sources = labels(cols, mapping.source_column, mapping.source or "csv", n)
+        subjects = per_row(cols, mapping.subject_column, ctx.subject or mapping.subject or subject_from_name(path))
+        sources = per_row(cols, mapping.source_column, mapping.source or "csv")
         if mapping.subject_column:
             rows.refuse(pd.isna(subjects), f"missing subject in column {mapping.subject_column!r}")
         if mapping.source_column:
@@ -211,13 +218,13 @@ class MappedCsv:
 
     @staticmethod
     def _pieces(mapping: Mapping, cols: CsvColumns, rows: Rows, subjects: np.ndarray, sources: np.ndarray
-                ) -> tuple[dict[tuple[str, Kind, str], list[tuple[np.ndarray, dict[str, np.ndarray]]]], np.ndarray]:
+                ) -> tuple[dict[tuple[str, Kind, str], list[Piece]], np.ndarray]:
         """Rows of each (subject, kind, source) series with their canonical columns; and which rows gave a value."""
         n = len(cols)
         whole = np.ones(n, dtype=bool)
         whole[list(rows.refused)] = False
         used = np.zeros(n, dtype=bool)
-        pieces: dict[tuple[str, Kind, str], list[tuple[np.ndarray, dict[str, np.ndarray]]]] = defaultdict(list)
+        pieces: dict[tuple[str, Kind, str], list[Piece]] = defaultdict(list)
         for v in mapping.values:
             spec = SPECS[v.kind]
             fields: dict[str, np.ndarray] = {}
@@ -240,15 +247,11 @@ class MappedCsv:
 
     @staticmethod
     def _series(result: ReadResult, path: Path, rows: Rows, subject: str, kind: Kind, source: str,
-                parts: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> None:
+                parts: list[Piece]) -> None:
         spec = SPECS[kind]
         idx = np.concatenate([p[0] for p in parts])
-        names = [f for f in spec.columns if any(f in p[1] for p in parts)]
-        columns = {}
-        for f in names:
-            blank = (lambda m: np.full(m, None, dtype=object)) if spec.columns[f] == "" else (
-                lambda m: np.full(m, np.nan))
-            columns[f] = np.concatenate([p[1].get(f, blank(len(p[0]))) for p in parts])
+        columns = {f: gathered(parts, f, unit == "") for f, unit in spec.columns.items()
+                   if any(f in p[1] for p in parts)}
         series, stats = tidy(file=str(path), subject=subject, kind=kind, source=source, tz=rows.tz,
                              time=rows.time[idx], end=rows.end[idx] if spec.interval and rows.end is not None else None,
                              columns=columns, where=lambda k: rows.cols.where(int(idx[k])),

@@ -160,6 +160,8 @@ def _load(path: Path, stamp: int) -> Mapping:
 
 def looks_like_mapping(text: str) -> bool:
     """True when YAML text has a mapping file's required top-level keys."""
+    if "time" not in text or "values" not in text:  # spare the YAML parser most CSV heads
+        return False
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError:
