@@ -56,10 +56,10 @@ def _reasons(result: ReadResult) -> dict[str, str]:
     return {r.where: r.reason for r in result.rejected}
 
 
-def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+def _write(path: Path, header: list[str], rows: list[list[str]], end: str = "\n") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows([header, *rows])
+        csv.writer(fh, lineterminator=end).writerows([header, *rows])
     return path
 
 
@@ -187,7 +187,7 @@ def test_broken_weekly_labels_keep_bad_answers_out_of_series(tmp_path: Path) -> 
             ["INS-W_2", "2018-06-03", "1.0", "1.0", "", ""],        # a missing label stays missing
             ["INS-W_2", "2018-06-03", "1.0", "2.0", "", ""],        # line 7: conflicting copy
             ["INS-W_2", "2018-06-08", "", "", "64", "False"]]       # line 8: above BDI-II's 63
-    result = _read(_write(tmp_path / "weekly.csv", header, rows))
+    result = _read(_write(tmp_path / "weekly.csv", header, rows, end="\r\n"))
     assert _reasons(result) == {
         "line 3": "field 'feel_anxious': 5 is outside the score's range 0–3",
         "line 4": "field 'BDI2': 18.5 is not a whole-number score",
@@ -195,6 +195,7 @@ def test_broken_weekly_labels_keep_bad_answers_out_of_series(tmp_path: Path) -> 
         "line 7": "conflicting duplicate: same pid and date as line 6, different 'feel_depressed'",
         "line 8": "field 'BDI2': 64 is outside the score's range 0–63",
     }
+    assert {r.where: r.raw for r in result.rejected}["line 3"] == ",".join(rows[1])
     table = result.tables["globem_depression_weekly"]
     assert table["dep"].isna().tolist() == [False, True]
     assert set(table["dataset"]) == {"INS-W"}, "without a study folder the pid's prefix names the dataset"
@@ -331,7 +332,11 @@ def test_generated_rapids_files(tmp_path: Path, features: list[tuple[str, str, s
     for r in rows:
         first.setdefault((r[0], r[1]), r)
     assert len(table) == len(first) and len(result.rejected) == len(rows) - len(first)
-    assert all(r.reason.startswith(("duplicate", "conflicting duplicate")) for r in result.rejected)
+    for r in result.rejected:
+        row = rows[int(r.where.removeprefix("line ")) - 2]
+        assert r.raw == ",".join(row), "the quarantine keeps the line as written"
+        exact = row == first[(row[0], row[1])]
+        assert r.reason.startswith("duplicate:" if exact else "conflicting duplicate:"), (r.reason, row)
     for got in table.itertuples(index=False):
         written = first[(got[0], got[1].strftime("%Y-%m-%d"))]
         for value, text in zip(got[3:], written[2:], strict=True):

@@ -62,7 +62,7 @@ from ..datapoints import Kind, Series, check_timezone
 from .base import NotReadable, ReadContext, ReadResult, head_text, read_utf8
 from .csvtable import ColumnType, CsvColumns, header_of, read_columns
 from .quarantine import Rejected
-from .tidy import TidyStats, tidy
+from .tidy import Locator, TidyStats, tidy
 from .timezones import localize
 
 DEFAULT_TZ = "America/Los_Angeles"
@@ -222,17 +222,24 @@ class GlobemReader:
         frame, reasons = _typed(cols)
         key = ["subject", "date"] if "date" in frame else ["subject"]
         reasons.update(_repeats(frame, key, set(reasons), cols.where))
-        result.rejected.extend(Rejected(str(path), cols.where(i), reasons[i], cols.raw(i)) for i in sorted(reasons))
+        raw = _source_line(data, cols)
+        result.rejected.extend(Rejected(str(path), cols.where(i), reasons[i], raw(i)) for i in sorted(reasons))
         kept = np.setdiff1d(np.arange(len(frame)), np.fromiter(reasons, dtype=np.int64, count=len(reasons)))
         frame = frame.iloc[kept].reset_index(drop=True)
         frame.insert(len(key), "dataset", dataset_of(path, frame["subject"]))
         result.tables[table] = frame
         if table == WEEKLY:
             tz = check_timezone(ctx.tz or DEFAULT_TZ)
-            for series, stats in _answers(path, frame, cols, kept, tz):
+            for series, stats in _answers(path, frame, cols.where, raw, kept, tz):
                 result.add(series, stats)
         result.rows_in = len(cols) + len(cols.rejected)
         return result
+
+
+def _source_line(data: bytes, cols: CsvColumns) -> Locator:
+    """The file's own text of parsed row `i` (rebuilding it from a thousand parsed fields is slow)."""
+    lines = data.split(b"\n")
+    return lambda i: lines[int(cols.lines[i]) - 1].decode("utf-8", errors="replace").rstrip("\r")
 
 
 def _column_type(column: str) -> ColumnType:
@@ -288,7 +295,7 @@ def _levels(columns: list[str], values: Mapping[str, np.ndarray], refuse: Refuse
     return {c: pd.Categorical.from_codes(codes[:, j], dtype=LEVEL_DTYPE) for j, c in enumerate(columns)}
 
 
-def _booleans(column: str, values: np.ndarray, refuse: Refuse) -> object:
+def _booleans(column: str, values: np.ndarray, refuse: Refuse) -> pd.api.extensions.ExtensionArray:
     words = pd.Series(values, dtype=object).str.strip().str.lower()
     parsed = words.map(_BOOLEAN)
     refuse((words.notna() & parsed.isna()).to_numpy(),
@@ -306,29 +313,44 @@ def _check_score(column: str, values: np.ndarray, refuse: Refuse) -> None:
            lambda i: f"field {column!r}: {values[i]:g} is not a whole-number score")
 
 
-def _repeats(frame: pd.DataFrame, key: list[str], skip: set[int], where: Callable[[int], str]) -> dict[int, str]:
+def _repeats(frame: pd.DataFrame, key: list[str], skip: set[int], where: Locator) -> dict[int, str]:
     """Rows whose key repeats an earlier valid row: exact copies and conflicting ones."""
     valid = frame[key].drop(index=list(skip))
-    again = valid.duplicated(keep="first")
+    again = valid.duplicated(keep="first").to_numpy()
     if not again.any():
         return {}
-    first = {tuple(row): i for i, row in zip(valid.index[~again], valid[~again].itertuples(index=False),
-                                             strict=True)}
+    group = valid.groupby(key, sort=False).ngroup().to_numpy()  # numbered in order of first appearance
+    rows = valid.index.to_numpy()[again]
+    firsts = valid.index.to_numpy()[~again][group[again]]
+    differ = np.zeros((len(rows), frame.shape[1]), dtype=bool)
+    for k, column in enumerate(frame.columns):
+        values = _comparable(frame[column])
+        differ[:, k] = values[rows] != values[firsts]
     named = " and ".join(("pid" if k == "subject" else k) for k in key)
     reasons = {}
-    for i, row in zip(valid.index[again], valid[again].itertuples(index=False), strict=True):
-        j = first[tuple(row)]
-        a, b = frame.iloc[i], frame.iloc[j]
-        differ = [c for c in frame.columns if not pd.Series([a[c]]).equals(pd.Series([b[c]]))]
-        if differ:
-            shown = ", ".join(repr(c) for c in differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
-            reasons[int(i)] = f"conflicting duplicate: same {named} as {where(j)}, different {shown}"
+    for i, j, d in zip(rows, firsts, differ, strict=True):
+        columns = frame.columns[d]
+        if len(columns):
+            more = f" and {len(columns) - 3} more" if len(columns) > 3 else ""
+            shown = ", ".join(repr(c) for c in columns[:3]) + more
+            reasons[int(i)] = f"conflicting duplicate: same {named} as {where(int(j))}, different {shown}"
         else:
-            reasons[int(i)] = f"duplicate: same {named} and values as {where(j)}"
+            reasons[int(i)] = f"duplicate: same {named} and values as {where(int(j))}"
     return reasons
 
 
-def _answers(path: Path, frame: pd.DataFrame, cols: CsvColumns, kept: np.ndarray,
+def _comparable(column: pd.Series) -> np.ndarray:
+    """A column's cells in a form where `==` holds between equal cells, two missing cells included."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.asarray(column.cat.codes.to_numpy())
+    if column.dtype == np.float64:
+        return np.where(column.isna(), np.nan, column.to_numpy()).view(np.int64)  # one NaN bit pattern
+    if column.dtype.kind == "M":
+        return column.to_numpy().view(np.int64)  # NaT is one integer
+    return column.to_numpy(dtype=object, na_value=None)
+
+
+def _answers(path: Path, frame: pd.DataFrame, where: Locator, raw: Locator, kept: np.ndarray,
              tz: str) -> list[tuple[Series, TidyStats]]:
     """One SURVEY_RESPONSE series per subject from the weekly scores, each answer at local noon."""
     wall = frame["date"].to_numpy(dtype="datetime64[ns]") + ANSWER_HOUR
@@ -345,7 +367,7 @@ def _answers(path: Path, frame: pd.DataFrame, cols: CsvColumns, kept: np.ndarray
                        for k in np.flatnonzero(unplaced[rows])}
             parts.append(tidy(
                 file=str(path), subject=subject, kind=Kind.SURVEY_RESPONSE, source=SOURCE, tz=tz,
-                time=utc[rows], where=_via(cols.where, kept[rows]), raw=_via(cols.raw, kept[rows]),
+                time=utc[rows], where=_via(where, kept[rows]), raw=_via(raw, kept[rows]),
                 columns={"value": values[rows], "item": np.full(len(rows), SCORES[column].code, dtype=object)},
                 refused=refused))
         meta = {"dataset": str(datasets[subjects == subject][0])}
@@ -353,7 +375,7 @@ def _answers(path: Path, frame: pd.DataFrame, cols: CsvColumns, kept: np.ndarray
     return out
 
 
-def _via(locate: Callable[[int], str], rows: np.ndarray) -> Callable[[int], str]:
+def _via(locate: Locator, rows: np.ndarray) -> Locator:
     return lambda k: locate(int(rows[k]))
 
 
