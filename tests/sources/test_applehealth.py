@@ -225,6 +225,18 @@ def test_truncated_export_keeps_records_before_the_break(tmp_path: Path) -> None
     assert any("breaks off at " + line_of(lines, 7) in n for n in result.notes)
 
 
+def test_break_inside_a_workout_keeps_the_workout(tmp_path: Path) -> None:
+    text = export(GOOD)
+    cut = text.index('<WorkoutStatistics type="HKQuantityTypeIdentifierDistanceWalkingRunning"') + 30
+    path = tmp_path / "export.xml"
+    path.write_text(text[:cut], encoding="utf-8")
+    result = read(path)
+    w = one(result, Kind.PHYSICAL_ACTIVITY)
+    assert w.columns["activity"].tolist() == ["running", "traditional_strength_training"]
+    assert w.columns["kcal"][1] == pytest.approx(200) and np.isnan(w.columns["distance"][1])
+    assert [r.reason.split(":")[0] for r in result.rejected] == ["XML breaks off"]
+
+
 def test_zip_export_is_sniffed_and_read_like_the_xml(tmp_path: Path, good: ReadResult) -> None:
     path = tmp_path / "download.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:

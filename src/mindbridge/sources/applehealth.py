@@ -445,6 +445,8 @@ class AppleHealthExport:
                                 "the file is truncated or damaged; every record before it was read")
         except (zipfile.BadZipFile, EOFError, gzip.BadGzipFile) as exc:
             raise NotReadable(f"damaged archive: {exc}") from exc
+        if collector.workout is not None:  # the break fell inside a workout whose start tag was whole
+            collector.workout_end()
         tz = ctx.tz or (collector.offsets.most_common(1)[0][0] if collector.offsets else "UTC")
         self._notes(result, collector, tz, given=ctx.tz is not None)
         subject = ctx.subject or subject_from_name(path)
