@@ -174,6 +174,7 @@ def test_broken_feature_file_is_quarantined_line_by_line(globem_dir: Path, tmp_p
     table = _table(result)
     assert len(table) + len(result.rejected) == result.rows_in == n
     assert not table.duplicated(["subject", "date"]).any()
+    assert set(table["dataset"]) == {"INS-W_1"}, "an INS-W_<n> folder names the dataset"
     raw = {r.where: r.raw for r in result.rejected}
     assert raw["line 6"] == ",".join(rows[4]), "the careful path keeps the line's own text"
 

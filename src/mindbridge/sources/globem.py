@@ -4,7 +4,7 @@ GLOBEM holds four yearly studies of the same university (`INS-W_1` … `INS-W_4`
 Every file is a CSV indexed by `pid` (participant, e.g. `INS-W_004`) and `date` (the local study day),
 except `platform.csv`, indexed by `pid` alone. Files are recognised by their header, never by name:
 
-- feature files (`FeatureData/*.csv`): `pid,date` then thousands of RAPIDS feature columns, one table
+- feature files (`FeatureData/*.csv`): `pid,date` then 80 to 1,200 RAPIDS feature columns, one table
   `globem_features_<sensor>` per file (`globem_features_all` when one file mixes sensors);
 - `dep_weekly.csv` → `globem_depression_weekly` (weekly PHQ-4 answers, BDI-II and the `dep` label) and
   `dep_endterm.csv` → `globem_depression_endterm`; `ema.csv`, `pre.csv`, `post.csv` → `globem_ema`,
@@ -32,9 +32,9 @@ RAPIDS feature names read `<prefix>:<sensor>_<provider>_<feature><version>:<segm
 - sensor: the RAPIDS sensor (`phone_locations`, `phone_screen`, `phone_calls`, `phone_bluetooth`,
   `phone_wifi_connected`, `fitbit_steps_summary`, `fitbit_steps_intraday`, `fitbit_sleep_summary`,
   `fitbit_sleep_intraday`);
-- provider: who wrote the feature code (`rapids`; `doryab` and `barnett` for location and bluetooth
-  features after Doryab et al. 2019 and Barnett & Onnela 2020; `locmap`, GLOBEM's time at mapped
-  places);
+- provider: who wrote the feature code (`rapids`; `doryab`, location and bluetooth features after
+  Doryab et al. 2019; `barnett`, mobility features after Barnett & Onnela 2020; `locmap`, GLOBEM's
+  time spent at mapped places such as study or exercise locations);
 - feature: the feature itself, e.g. `sumdurationasleepmain`, `countepisodeunlock`, `missed_count`;
 - version: nothing for the raw value, `_norm` for the value minus the participant's median divided by
   the participant's 5–95 % quantile range, `_dis` for the participant's tertile (`l`, `m`, `h`);
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,7 +215,7 @@ class GlobemReader:
         table = classify(header)
         if table is None:
             raise NotReadable(f"not a GLOBEM file: the header starts {header[:4]}")
-        repeated = sorted({c for c in header if header.count(c) > 1})
+        repeated = sorted(c for c, n in Counter(header).items() if n > 1)
         if repeated:
             raise NotReadable(f"column name(s) {repeated} appear more than once in the header")
         cols = read_columns(path, data, {c: _column_type(c) for c in header})
