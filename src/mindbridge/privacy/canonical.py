@@ -8,9 +8,9 @@ Number.prototype.toString writes them (shortest round-trip digits; exponent form
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring
 
 from .errors import MalformedInput
 
@@ -36,18 +36,18 @@ def _write(value: object, out: list[str], where: str) -> None:
     elif isinstance(value, float):
         out.append(number(value, where))
     elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
-    elif isinstance(value, Mapping):
+        out.append(encode_basestring(value))
+    elif isinstance(value, dict | Mapping):
         keys = list(value)
         if not all(isinstance(k, str) for k in keys):
             raise MalformedInput(f"{where}: object member names must be strings")
         out.append("{")
         for i, key in enumerate(sorted(keys, key=lambda k: k.encode("utf-16-be"))):
             out.append("," if i else "")
-            out.append(json.dumps(key, ensure_ascii=False) + ":")
+            out.append(encode_basestring(key) + ":")
             _write(value[key], out, f"{where}.{key}")
         out.append("}")
-    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+    elif isinstance(value, list | tuple) or (isinstance(value, Sequence) and not isinstance(value, bytes | bytearray)):
         out.append("[")
         for i, item in enumerate(value):
             out.append("," if i else "")

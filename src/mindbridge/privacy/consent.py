@@ -188,11 +188,14 @@ def read_status_list(token: str) -> StatusList:
         raise MalformedInput(f"status list: missing or malformed claim ({exc})") from exc
 
 
-def check_consent(token: str, status: StatusList, *, patient: str, grantee: str, purpose: Purpose,
+def check_consent(token: str | Grant, status: StatusList, *, patient: str, grantee: str, purpose: Purpose,
                   needs: Scope, now: dt.datetime | None = None) -> Grant:
-    """The grant, if it is `patient`'s, for `grantee` and `purpose`, valid now, unrevoked and wide enough."""
+    """The grant, if it is `patient`'s, for `grantee` and `purpose`, valid now, unrevoked and wide enough.
+
+    `token` is a grant JWT, or a Grant already returned by `read_grant`.
+    """
     now = now or dt.datetime.now(dt.UTC)
-    grant = read_grant(token)
+    grant = token if isinstance(token, Grant) else read_grant(token)
     if grant.patient != patient:
         raise ConsentWrongPatient(f"consent {grant.id} is from {grant.patient}, not from {patient}")
     if grant.grantee != grantee or grant.purpose != purpose:
@@ -265,13 +268,13 @@ class ConsentBook:
 
     def __init__(self, grantee: str, purpose: Purpose = "treatment") -> None:
         self.grantee, self.purpose = check_did(grantee), purpose
-        self.grants: dict[str, list[str]] = {}
+        self.grants: dict[str, list[Grant]] = {}
         self.status: dict[str, StatusList] = {}
 
     def add_grant(self, token: str) -> Grant:
         """Keep a grant (its signature is verified; validity is checked at use)."""
         grant = read_grant(token)
-        self.grants.setdefault(grant.patient, []).append(token)
+        self.grants.setdefault(grant.patient, []).append(grant)
         return grant
 
     def update_status(self, token: str) -> StatusList:
@@ -286,13 +289,13 @@ class ConsentBook:
     def __call__(self, patient: str, needs: Scope, now: dt.datetime) -> Grant:
         """The first held grant of `patient` that passes `check_consent`, else the last refusal."""
         refusal: ConsentRefused = ConsentRefused(f"no consent from {patient} is held by {self.grantee}")
-        for token in self.grants.get(patient, []):
-            status = self.status.get(read_grant(token).status_list)
+        for grant in self.grants.get(patient, []):
+            status = self.status.get(grant.status_list)
             if status is None:
                 refusal = ConsentRefused(f"no status list is held for a consent of {patient}")
                 continue
             try:
-                return check_consent(token, status, patient=patient, grantee=self.grantee, purpose=self.purpose,
+                return check_consent(grant, status, patient=patient, grantee=self.grantee, purpose=self.purpose,
                                      needs=needs, now=now)
             except ConsentRefused as exc:
                 refusal = exc

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -48,8 +49,9 @@ def check_did(did: object) -> str:
     return did
 
 
+@lru_cache(maxsize=4096)
 def ed25519_of_did_key(did: str) -> Ed25519PublicKey:
-    """The Ed25519 public key a did:key names (refusing other key types)."""
+    """The Ed25519 public key a did:key names (refusing other key types); cached, keys never change."""
     check_did(did)
     if not did.startswith("did:key:"):
         raise InvalidDid(f"{did[:60]!r} is not a did:key")

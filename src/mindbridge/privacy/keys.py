@@ -14,6 +14,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -71,7 +72,7 @@ class Identity:
         agreement = X25519PrivateKey.generate() if role == "clinic" else None
         return cls(role, Ed25519PrivateKey.generate(), agreement, web_did, patient)
 
-    @property
+    @cached_property
     def did(self) -> str:
         """The identity's DID."""
         return self.web_did or did_key(self.signing.public_key())

@@ -28,7 +28,7 @@ def refuse_raw_series(value: object, where: str = "$", depth: int = 0) -> None:
         raise PayloadRefused(f"{where}: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str) and len(value) > MAX_STRING:
         raise PayloadRefused(f"{where}: string of {len(value)} characters (over {MAX_STRING}) could carry raw data")
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):
         if len(value) > MAX_ITEMS:
             raise PayloadRefused(f"{where}: object with {len(value)} members (over {MAX_ITEMS})")
         for key, item in value.items():
