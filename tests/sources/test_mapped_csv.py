@@ -94,8 +94,11 @@ def test_keystrokes_in_epoch_ms_split_by_subject_column(tmp_path: Path) -> None:
         u1,1546300800000,alphanumeric
         u2,1546300801000,alphanumeric
         u1,1546300800250,backspace
+        u1,soon,backspace
         """)
-    u1, u2 = by_kind(read(csv, mapping), Kind.KEYSTROKE_EVENT)
+    result = read(csv, mapping)
+    assert [(r.where, r.reason) for r in result.rejected] == [("line 5", "field 'ts_ms': cannot read 'soon' as float")]
+    u1, u2 = by_kind(result, Kind.KEYSTROKE_EVENT)
     assert (u1.subject, u2.subject) == ("u1", "u2")
     assert u1.columns["key_class"].tolist() == ["alphanumeric", "backspace"]
     assert u1.time.tolist() == [t.item() for t in utc("2019-01-01T00:00:00", "2019-01-01T00:00:00.250")]

@@ -11,6 +11,7 @@ mapping describes its header.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +51,20 @@ def mapping_for(header: list[str], path: Path, ctx: ReadContext) -> tuple[Path, 
 
 
 def parse_times(strings: np.ndarray, spec: TimeColumn) -> tuple[np.ndarray, np.ndarray]:
-    """Times as datetime64[ns], and a mask of those that carried a UTC offset (already UTC) vs wall clock."""
-    text = pd.Series(strings, dtype=object)
+    """Times as datetime64[ns], and a mask of those that carried a UTC offset (already UTC) vs wall clock.
+
+    Epoch columns arrive as numbers (parsed by the CSV table), every other format as text.
+    """
     if spec.format in EPOCH_FORMATS:
         scale = EPOCH_FORMATS[spec.format]
-        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+        num = strings.astype(np.float64)
         ok = np.isfinite(num) & (np.abs(num) * scale < 9e18)
         whole = np.floor(np.where(ok, num, 0))  # whole units are exact in float64; scale them as integers
         ns = whole.astype(np.int64) * scale + np.round((np.where(ok, num, 0) - whole) * scale).astype(np.int64)
         out = ns.view("datetime64[ns]")
         out[~ok] = NAT
         return out, np.ones(len(out), dtype=bool)
+    text = pd.Series(strings, dtype=object)
     if spec.format == "iso":
         aware = text.str.contains(OFFSET + "$", regex=True, na=False).to_numpy(dtype=bool)
         fmt = "ISO8601"
@@ -154,11 +158,16 @@ class Rows:
                 for i, why in sorted(self.refused.items())]
 
 
-def per_row(cols: CsvColumns, column: str | None, fixed: str) -> np.ndarray:
-    """A per-row text column: from the CSV, else a fixed value."""
-    if column is not None:
-        return cols.columns[column]
-    return np.full(len(cols), fixed, dtype=object)
+def split(rows: np.ndarray, keys: dict[str, np.ndarray | str | None]) -> Iterator[tuple[dict[str, object], np.ndarray]]:
+    """Rows grouped by per-row key columns; a key given as one value (or None) does not split them."""
+    fixed: dict[str, object] = {k: v for k, v in keys.items() if not isinstance(v, np.ndarray)}
+    varying = {k: v[rows] for k, v in keys.items() if isinstance(v, np.ndarray)}
+    if not varying:
+        yield fixed, rows
+        return
+    for values, idx in pd.DataFrame(varying).groupby(list(varying), dropna=False).indices.items():
+        named = dict(zip(varying, values if isinstance(values, tuple) else (values,), strict=True))
+        yield {**fixed, **named}, rows[idx]
 
 
 def gathered(parts: list[Piece], field: str, categorical: bool) -> np.ndarray:
@@ -202,11 +211,13 @@ class MappedCsv:
         result.rejected.extend(cols.rejected)
         result.rows_in += len(cols.rejected)
         rows = Rows(path, mapping, cols, ctx, result.notes)
-        subjects = per_row(cols, mapping.subject_column, ctx.subject or mapping.subject or subject_from_name(path))
-        sources = per_row(cols, mapping.source_column, mapping.source or "csv")
+        subjects: np.ndarray | str = ctx.subject or mapping.subject or subject_from_name(path)
+        sources: np.ndarray | str = mapping.source or "csv"
         if mapping.subject_column:
+            subjects = cols.columns[mapping.subject_column]
             rows.refuse(pd.isna(subjects), f"missing subject in column {mapping.subject_column!r}")
         if mapping.source_column:
+            sources = cols.columns[mapping.source_column]
             rows.refuse(pd.isna(sources), f"missing source in column {mapping.source_column!r}")
         pieces, used = self._pieces(mapping, cols, rows, subjects, sources)
         rows.refuse(~used, "no value in any mapped column")
@@ -217,8 +228,8 @@ class MappedCsv:
         return result
 
     @staticmethod
-    def _pieces(mapping: Mapping, cols: CsvColumns, rows: Rows, subjects: np.ndarray, sources: np.ndarray
-                ) -> tuple[dict[tuple[str, Kind, str], list[Piece]], np.ndarray]:
+    def _pieces(mapping: Mapping, cols: CsvColumns, rows: Rows, subjects: np.ndarray | str,
+                sources: np.ndarray | str) -> tuple[dict[tuple[str, Kind, str], list[Piece]], np.ndarray]:
         """Rows of each (subject, kind, source) series with their canonical columns; and which rows gave a value."""
         n = len(cols)
         whole = np.ones(n, dtype=bool)
@@ -234,15 +245,12 @@ class MappedCsv:
                 fields[f] = np.full(n, value, dtype=object)
             has = ~pd.isna(fields[spec.primary])
             used |= has
-            label_field = v.labelled_by()
-            label = fields.get(label_field) if label_field else None
-            keys = pd.DataFrame({"subject": subjects, "source": sources,
-                                 "label": label if label is not None else ""})[has & whole]
-            groups = keys.groupby(["subject", "source", "label"], dropna=False).indices
-            for (subject, source, lab), idx in groups.items():
-                rows_idx = np.flatnonzero(has & whole)[idx]
-                name = f"{source} [{lab}]" if label is not None and not pd.isna(lab) else str(source)
-                pieces[(str(subject), v.kind, name)].append((rows_idx, {f: a[rows_idx] for f, a in fields.items()}))
+            by = v.labelled_by()
+            label = None if by is None else v.fixed.get(by, fields.get(by))
+            for key, idx in split(np.flatnonzero(has & whole), {"subject": subjects, "source": sources,
+                                                                "label": label}):
+                name = str(key["source"]) if pd.isna(key["label"]) else f"{key['source']} [{key['label']}]"
+                pieces[(str(key["subject"]), v.kind, name)].append((idx, {f: a[idx] for f, a in fields.items()}))
         return pieces, used
 
     @staticmethod

@@ -83,8 +83,9 @@ class Mapping(_Strict):
 
     def is_text(self, column: str) -> bool:
         """True when a CSV column is read as text (times, labels, categorical fields), not as a number."""
-        return not any(c == column and SPECS[v.kind].columns[f] != ""
-                       for v in self.values for f, c in v.columns.items())
+        epochs = [t.column for t in (self.time, self.end) if t is not None and t.format in EPOCH_FORMATS]
+        return column not in epochs and not any(c == column and SPECS[v.kind].columns[f] != ""
+                                                for v in self.values for f, c in v.columns.items())
 
 
 def _check(mapping: Mapping, path: Path) -> Mapping:
