@@ -7,14 +7,17 @@ exactly, daylight-saving transitions included. Values are numpy columns, never p
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported only where a frame is built: the edge runtime runs without it
+    import pandas as pd
 
 
 class Kind(enum.StrEnum):
@@ -175,11 +178,7 @@ class Series:
 
     def local_time(self) -> np.ndarray:
         """Wall-clock time in the source's zone, as naive `datetime64[ns]`."""
-        offset = _fixed_offset_seconds(self.tz)
-        if offset is not None:
-            return self.time + np.timedelta64(offset, "s")
-        idx = pd.DatetimeIndex(self.time, tz="UTC").tz_convert(self.tz).tz_localize(None)
-        return idx.to_numpy(dtype="datetime64[ns]")
+        return self.time + utc_offsets(self.time, self.tz)
 
     def local_date(self) -> np.ndarray:
         """The local calendar day of every sample, as `datetime64[D]`."""
@@ -194,6 +193,8 @@ class Series:
 
     def to_frame(self) -> pd.DataFrame:
         """The series as a DataFrame with a `time` column (UTC) and, for interval kinds, `end`."""
+        import pandas as pd
+
         data: dict[str, Any] = {"time": self.time}
         if self.end is not None:
             data["end"] = self.end
@@ -210,6 +211,28 @@ class Series:
         return cls(subject=subject, kind=kind, source=source, tz=tz,
                    time=frame["time"].to_numpy(dtype="datetime64[ns]"), columns=cols, end=end,
                    meta=dict(meta or {}))
+
+
+def utc_offsets(time: np.ndarray, tz: str) -> np.ndarray:
+    """The zone's UTC offset at each instant of UTC `time` (fastest when sorted), as `timedelta64[ns]`.
+
+    Offsets change only on quarter-hour boundaries, so the zone is asked once per run of samples that
+    share a UTC quarter hour, not once per sample.
+    """
+    fixed = _fixed_offset_seconds(tz)
+    if fixed is not None:
+        return np.full(len(time), fixed * 1_000_000_000, dtype=np.int64).view("timedelta64[ns]")
+    if len(time) == 0:
+        return np.zeros(0, dtype="timedelta64[ns]")
+    zone = ZoneInfo(tz)
+    quarter = time.astype("datetime64[15m]").view(np.int64)
+    starts = np.flatnonzero(np.r_[True, quarter[1:] != quarter[:-1]])
+    seconds = [
+        int((dt.datetime.fromtimestamp(int(ns) // 1_000_000_000, zone).utcoffset() or dt.timedelta()).total_seconds())
+        for ns in time[starts].view(np.int64)
+    ]
+    lengths = np.diff(np.r_[starts, len(time)])
+    return (np.repeat(np.asarray(seconds, dtype=np.int64), lengths) * 1_000_000_000).view("timedelta64[ns]")
 
 
 def coverage(series: Series, epoch: np.timedelta64) -> float:
