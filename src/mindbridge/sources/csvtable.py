@@ -103,14 +103,23 @@ def _fast(data: bytes, wanted: dict[str, ColumnType], fmt: str | None) -> CsvCol
         cols = {c: v[~blank] for c, v in cols.items()}
         lines = lines[~blank]
 
-    def raw(i: int) -> str:
-        return ",".join("" if _isnull(cols[c][i]) else str(cols[c][i]) for c in wanted)
-
-    return CsvColumns(cols, lines, raw)
+    return CsvColumns(cols, lines, LineText(data, lines))
 
 
-def _isnull(v: object) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, np.datetime64) and np.isnat(v))
+class LineText:
+    """The file's own text of parsed row `i`; the line index is built on first use (only refusals need it)."""
+
+    def __init__(self, data: bytes, lines: np.ndarray) -> None:
+        self._data, self._lines = data, lines
+        self._starts: np.ndarray | None = None
+
+    def __call__(self, i: int) -> str:
+        if self._starts is None:
+            newlines = np.flatnonzero(np.frombuffer(self._data, dtype=np.uint8) == ord("\n"))
+            self._starts = np.r_[0, newlines + 1, len(self._data) + 1]
+        n = int(self._lines[i]) - 1
+        text = self._data[int(self._starts[n]):max(int(self._starts[n]), int(self._starts[n + 1]) - 1)]
+        return text.decode("utf-8", errors="replace").rstrip("\r")
 
 
 def _careful(path: Path, data: bytes, header: list[str], wanted: dict[str, ColumnType],

@@ -223,7 +223,7 @@ class GlobemReader:
         frame, reasons = _typed(cols)
         key = ["subject", "date"] if "date" in frame else ["subject"]
         reasons.update(_repeats(frame, key, set(reasons), cols.where))
-        raw = _source_line(data, cols)
+        raw = cols.raw
         result.rejected.extend(Rejected(str(path), cols.where(i), reasons[i], raw(i)) for i in sorted(reasons))
         kept = np.setdiff1d(np.arange(len(frame)), np.fromiter(reasons, dtype=np.int64, count=len(reasons)))
         frame = frame.iloc[kept].reset_index(drop=True)
@@ -235,12 +235,6 @@ class GlobemReader:
                 result.add(series, stats)
         result.rows_in = len(cols) + len(cols.rejected)
         return result
-
-
-def _source_line(data: bytes, cols: CsvColumns) -> Locator:
-    """The file's own text of parsed row `i` (rebuilding it from a thousand parsed fields is slow)."""
-    lines = data.split(b"\n")
-    return lambda i: lines[int(cols.lines[i]) - 1].decode("utf-8", errors="replace").rstrip("\r")
 
 
 def _column_type(column: str) -> ColumnType:

@@ -129,7 +129,7 @@ def _save(store: Store, result: ReadResult) -> None:
     for s in result.series:
         store.write_series(s)
     for name, frame in result.tables.items():
-        store.write_table(name, frame, [c for c in TABLE_KEY_COLUMNS if c in frame.columns])
+        store.write_table(name, frame, [c for c in TABLE_KEY_COLUMNS if c in frame.columns], part=str(result.path))
     store.quarantine(result.rejected)
 
 

@@ -54,19 +54,30 @@ class Store:
             yield Series.from_frame(table.to_pandas(), subject=md["subject"], kind=Kind(md["kind"]),
                                     source=md["source"], tz=md["tz"], meta=json.loads(md.get("meta", "{}")))
 
-    def write_table(self, name: str, frame: pd.DataFrame, key: list[str]) -> Path:
-        """Merge rows into a named table; rows with the same key replace earlier ones."""
-        path = self.root / "tables" / f"{_slug(name)}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            frame = pd.concat([pd.read_parquet(path), frame], ignore_index=True)
-            frame = frame.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
-        frame.to_parquet(path, index=False)
+    def write_table(self, name: str, frame: pd.DataFrame, key: list[str], part: str) -> Path:
+        """Write rows of a named table from one source (`part`, e.g. the file they came from).
+
+        Each source keeps its own Parquet file in the table's folder, so ingesting many files appends
+        instead of rewriting the table; reading merges the parts, later rows replacing earlier ones
+        with the same key.
+        """
+        folder = self.root / "tables" / _slug(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{_slug(part)}.parquet"
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                      b"mindbridge.key": ",".join(key).encode()}), path)
         return path
 
     def table(self, name: str) -> pd.DataFrame:
-        """Read a named table."""
-        return pd.read_parquet(self.root / "tables" / f"{_slug(name)}.parquet")
+        """Read a named table: its parts merged in the order they were written."""
+        parts = sorted((self.root / "tables" / _slug(name)).glob("*.parquet"), key=lambda p: p.stat().st_mtime_ns)
+        if not parts:
+            raise FileNotFoundError(f"no table {name!r} in {self.root}")
+        tables = [pq.read_table(p) for p in parts]
+        key = [k for k in (tables[-1].schema.metadata or {}).get(b"mindbridge.key", b"").decode().split(",") if k]
+        frame = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+        return frame.drop_duplicates(subset=key or None, keep="last").reset_index(drop=True)
 
     def quarantine(self, records: list[Rejected]) -> int:
         """Append refused records to the quarantine file."""
