@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/mindbridge demo
 
-test: $(STAMP)
+# The real FHIR server the interop tests run (tests/fhir/medplum), installed from its lockfile when missing.
+MEDPLUM := tests/fhir/medplum
+$(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
+	cd $(MEDPLUM) && npm ci --no-audit --no-fund
+
+test: $(STAMP) $(MEDPLUM)/node_modules/.package-lock.json
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
