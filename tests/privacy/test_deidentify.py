@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shared_path
 from mindbridge.privacy.consent import ConsentBook, Scope, issue_grant, new_status_list
 from mindbridge.privacy.deidentify import date_shift, family_by_prefix, pseudonym, read_table, research_export
 from mindbridge.privacy.errors import MalformedInput
 from mindbridge.privacy.keys import Identity
+from shared_data import shared_path
 
 NOW = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 EXPORTER = "did:web:research.example.org"
