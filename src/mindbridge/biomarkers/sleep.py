@@ -72,31 +72,29 @@ def nights(labels: np.ndarray) -> np.ndarray:
 def main_periods(night_labels: np.ndarray, epoch_minutes: float) -> dict[str, np.ndarray]:
     """Main sleep period of every night row: onset and end epoch, sleep, wake and interruption counts."""
     n_nights, per = night_labels.shape
-    flat = night_labels.ravel()
-    sleep = flat == 1
+    out = {k: np.full(n_nights, np.nan) for k in ("onset", "end", "sleep", "wake", "interruptions")}
+    width = per + 1  # a never-sleep column after each night keeps bouts inside their night
+    sleep = np.c_[night_labels == 1, np.zeros(n_nights, dtype=bool)].ravel()
+    wake = np.c_[night_labels == 0, np.zeros(n_nights, dtype=bool)].ravel()
     edges = np.diff(np.r_[0, sleep.astype(np.int8), 0])
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    night_s, night_e = starts // per, (ends - 1) // per
-    split = night_s != night_e  # a bout crossing noon belongs to both nights: cut it at noon
-    starts, ends = (np.sort(np.r_[starts, (night_e[split]) * per]),
-                    np.sort(np.r_[ends, (night_e[split]) * per]))
-    night = starts // per
+    if len(starts) == 0:
+        return out
+    night = starts // width
     gap = np.r_[np.inf, (starts[1:] - ends[:-1]) * epoch_minutes]
     new = (gap >= MERGE_GAP_MINUTES) | np.r_[True, night[1:] != night[:-1]]
     block = np.cumsum(new) - 1
-    amount = np.bincount(block, weights=ends - starts) if len(block) else np.zeros(0)
-    b_night = night[new]
-    b_start = starts[new]
+    amount = np.bincount(block, weights=ends - starts)
+    b_night, b_start = night[new], starts[new]
     b_end = np.zeros(len(b_start), dtype=np.int64)
     np.maximum.at(b_end, block, ends)
-    b_runs = np.bincount(block) if len(block) else np.zeros(0, dtype=np.int64)
+    b_runs = np.bincount(block)
     order = np.lexsort((-amount, b_night))
-    first = order[np.r_[True, b_night[order][1:] != b_night[order][:-1]]] if len(order) else order
-    wake_cum = np.r_[0, np.cumsum(flat == 0)]
-    out = {k: np.full(n_nights, np.nan) for k in ("onset", "end", "sleep", "wake", "interruptions")}
+    first = order[np.r_[True, b_night[order][1:] != b_night[order][:-1]]]
+    wake_cum = np.r_[0, np.cumsum(wake)]
     nb = b_night[first]
-    out["onset"][nb] = b_start[first] - nb * per
-    out["end"][nb] = b_end[first] - nb * per
+    out["onset"][nb] = b_start[first] - nb * width
+    out["end"][nb] = b_end[first] - nb * width
     out["sleep"][nb] = amount[first]
     out["wake"][nb] = wake_cum[b_end[first]] - wake_cum[b_start[first]]
     out["interruptions"][nb] = b_runs[first] - 1

@@ -73,9 +73,9 @@ def count_scale(per_minute: np.ndarray) -> float:
     """Factor that brings a recording's counts per minute to the reference device's scale."""
     x = np.asarray(per_minute, dtype=float)
     nonzero = x[x > 0]
-    if len(nonzero) == 0:
-        return 1.0
-    return float(REFERENCE_P95 / np.percentile(nonzero, 95))
+    with np.errstate(over="ignore", divide="ignore"):
+        factor = float(REFERENCE_P95 / np.percentile(nonzero, 95)) if len(nonzero) else 1.0
+    return factor if np.isfinite(factor) else 1.0
 
 
 def _window_sum(x: np.ndarray, before: int, after: int) -> np.ndarray:

@@ -1,0 +1,240 @@
+"""Sleep: scorer known answers, Webster rules, device-scale invariance, nights, SRI, and the CLI end to end."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from actigraphy_synthetic import counts_series, day_pattern
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from mindbridge.biomarkers.sleep import SleepFamily, sleep_regularity
+from mindbridge.biomarkers.sleep_scoring import REFERENCE_P95, count_scale, sadeh, score, webster
+from mindbridge.cli import app
+from mindbridge.sources.base import ReadContext
+from mindbridge.sources.depresjon import DepresjonActigraphy
+
+
+def spike(value: float, at: int = 20, n: int = 41) -> np.ndarray:
+    x = np.zeros(n)
+    x[at] = value
+    return x
+
+
+def test_cole_kripke_threshold_on_an_isolated_count() -> None:
+    # D at the spike = 0.001 * 230 * v / 30: sleep below v = 30 / 0.23 = 130.43 counts.
+    assert score(spike(130), 60, scale=1.0, rescore=False).sleep[20] == 1
+    assert score(spike(131), 60, scale=1.0, rescore=False).sleep[20] == 0
+    # Four epochs later the spike carries weight 106: wake from v = 30 / 0.106 = 283.02.
+    assert score(spike(283), 60, scale=1.0, rescore=False).sleep[24] == 1
+    assert score(spike(284), 60, scale=1.0, rescore=False).sleep[24] == 0
+    # Two epochs earlier it carries weight 67, and three epochs earlier nothing.
+    out = score(spike(10_000), 60, scale=1.0, rescore=False)
+    assert out.sleep[17] == 1 and out.sleep[18] == 0
+    assert out.probability[17] == 1.0 and out.probability[20] == pytest.approx(1 / (1 + 0.23 * 10_000 / 30))
+
+
+def test_sadeh_at_rest_and_its_probability() -> None:
+    ps = sadeh(np.zeros(30))
+    assert ps[15] == pytest.approx(7.601)
+    out = score(np.zeros(30), 60, "sadeh", scale=1.0, rescore=False)
+    assert out.probability[15] == pytest.approx(1 / (1 + np.exp(-7.601)))
+    assert (out.sleep == 1).all()
+    busy = score(np.full(30, 75.0), 60, "sadeh", scale=1.0, rescore=False)  # NAT = 11, mean 75
+    expected = 7.601 - 0.065 * 75 - 1.08 * 11 - 0.703 * np.log(76)
+    assert sadeh(np.full(30, 75.0))[15] == pytest.approx(expected)
+    assert busy.sleep[15] == 0
+
+
+def test_webster_rules() -> None:
+    w, s = [0.0], [1.0]
+    seq = np.array(w * 4 + s * 8 + w * 20)
+    # (a) after 4 min wake the first minute of sleep is wake; the remaining 7 min survive (d needs <= 6).
+    np.testing.assert_array_equal(webster(seq), np.array(w * 5 + s * 7 + w * 20))
+    seq = np.array(w * 10 + s * 20)
+    np.testing.assert_array_equal(webster(seq), np.array(w * 13 + s * 17))  # (b)
+    seq = np.array(w * 15 + s * 20)
+    np.testing.assert_array_equal(webster(seq), np.array(w * 19 + s * 16))  # (c)
+    seq = np.array(s * 30 + w * 3 + s * 6 + w * 10 + s * 30)
+    out = webster(seq)  # 3 min of wake do not trigger (a-c); (d) 6 min between 3 and 10 of wake: kept
+    assert out[33:39].sum() == 6
+    seq = np.array(s * 30 + w * 20 + s * 14 + w * 20 + s * 30)
+    out = webster(seq)  # (c) cuts 4 -> 10 min left between 20-min wakes: (e) removes them
+    assert out[50:64].sum() == 0 and out[84:].sum() == 26
+    with_gap = np.array(w * 20 + [np.nan] + s * 5)
+    assert (webster(with_gap)[21:] == 1).all()  # missing data breaks the wake bout
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(-6, 10), seed=st.integers(0, 2**16), method=st.sampled_from(["cole-kripke", "sadeh"]))
+def test_labels_do_not_depend_on_the_device_count_scale(k: int, seed: int, method: str) -> None:
+    rng = np.random.default_rng(seed)
+    counts = rng.gamma(0.3, 300.0, 600) * (rng.random(600) < 0.7)
+    base = score(counts, 60, method)  # type: ignore[arg-type]
+    scaled = score(counts * 2.0**k, 60, method)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(base.sleep, scaled.sleep)
+    np.testing.assert_allclose(base.probability, scaled.probability, rtol=1e-9)
+    assert count_scale(counts * 2.0**k) == pytest.approx(count_scale(counts) / 2.0**k)
+
+
+def test_thirty_second_epochs_are_scored_by_the_minute() -> None:
+    rng = np.random.default_rng(7)
+    minute = rng.gamma(0.3, 300.0, 300)
+    half = np.repeat(minute / 2, 2)
+    np.testing.assert_array_equal(score(half, 30, scale=1.0).sleep, np.repeat(score(minute, 60, scale=1.0).sleep, 2))
+    with pytest.raises(ValueError, match="must divide"):
+        score(half, 45)
+
+
+def test_missing_epochs_are_not_scored() -> None:
+    x = np.r_[np.zeros(10), np.nan, np.zeros(10)]
+    out = score(x, 60, scale=1.0)
+    assert np.isnan(out.sleep[10]) and np.isnan(out.probability[10])
+    assert (out.sleep[:10] == 1).all()
+
+
+def night_counts(days: int) -> np.ndarray:
+    """Asleep (1 count a minute) from 23:00 to 07:00, awake (300) otherwise."""
+    return day_pattern(days, 60, {(0, 7): 1.0, (23, 24): 1.0}, rest=300.0)
+
+
+def test_main_sleep_period_of_built_nights() -> None:
+    table = SleepFamily().daily([counts_series(night_counts(4), source="Actiwatch AW4")])
+    night = table.loc["2024-03-05"]
+    # Cole-Kripke sleeps from 23:04 (four wake minutes in its window) to 06:58 (two ahead);
+    # Webster (c) wakes the first 4 minutes after 15+ min of wake: sleep 23:08 to 06:59.
+    assert night["sleep_onset"] == pytest.approx(-1 + 8 / 60)
+    assert night["sleep_offset"] == pytest.approx(7 - 1 / 60)
+    assert night["sleep_total"] == 60 * 8 - 8 - 1
+    assert night["sleep_waso"] == 0 and night["sleep_awakenings"] == 0 and night["sleep_efficiency"] == 1
+    assert night["sleep_midpoint"] == pytest.approx((night["sleep_onset"] + night["sleep_offset"]) / 2)
+    assert table["sleep_regularity_index"].dropna().iloc[-1] == pytest.approx(100)
+
+
+def test_a_night_waking_joins_the_period_and_counts_as_waso() -> None:
+    counts = night_counts(3)
+    counts[1440 + 180:1440 + 210] = 300.0  # awake 03:00-03:30 on the second night
+    night = SleepFamily().daily([counts_series(counts, source="Actiwatch AW4")]).loc["2024-03-05"]
+    assert night["sleep_awakenings"] == 1
+    assert night["sleep_onset"] == pytest.approx(-1 + 8 / 60)
+    assert night["sleep_waso"] == 1 + 30 + 4 + 4  # look-ahead, the waking, look-back, Webster (c)
+    assert night["sleep_total"] + night["sleep_waso"] == pytest.approx(60 * 8 - 9)
+
+
+def test_nonwear_is_not_sleep() -> None:
+    counts = night_counts(3)
+    counts[1440:1440 + 420] = 0  # the device lies still all night: non-wear, not sleep
+    table = SleepFamily().daily([counts_series(counts, source="Actiwatch AW4")])
+    night = table.loc["2024-03-05"]
+    assert night["coverage_sleep"] == pytest.approx(1 - 420 / 1440)
+    assert night["sleep_total"] == 60 - 8  # only 23:08-24:00 is seen asleep (as in the built nights)
+    assert night["sleep_offset"] == 0
+
+
+def test_sleep_regularity_index_known_values() -> None:
+    day = np.r_[np.ones(8), np.zeros(16)]
+    same = np.tile(day, (8, 1))
+    assert sleep_regularity(same)[-1] == 100
+    flipped = np.array([day if i % 2 else 1 - day for i in range(8)])
+    assert sleep_regularity(flipped)[-1] == -100
+    half = np.array([day, np.r_[np.ones(8), np.ones(4), np.zeros(12)]] * 4)  # 4 of 24 epochs differ
+    assert sleep_regularity(half)[-1] == pytest.approx(-100 + 200 * 20 / 24)
+    assert np.isnan(sleep_regularity(same)[0])
+
+
+@settings(max_examples=15, deadline=None)
+@given(shift=st.integers(-10, 10), seed=st.integers(0, 2**16))
+def test_sleep_is_invariant_to_whole_day_shifts(shift: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    counts = night_counts(4) * rng.uniform(0.5, 2.0, 4 * 1440)
+    base = SleepFamily().daily([counts_series(counts)])
+    start = str(np.datetime64("2024-03-04T00:00") + np.timedelta64(shift, "D"))
+    moved = SleepFamily().daily([counts_series(counts, start=start)])
+    assert (moved.index - base.index == pd.Timedelta(days=shift)).all()
+    pd.testing.assert_frame_equal(moved.reset_index(drop=True), base.reset_index(drop=True))
+
+
+@given(st.lists(st.floats(0, 2000), min_size=1, max_size=200))
+@settings(max_examples=30, deadline=None)
+def test_short_recordings_do_not_crash(values: list[float]) -> None:
+    table = SleepFamily("sadeh").daily([counts_series(np.asarray(values), start="2024-03-04T22:00")])
+    assert ((table["coverage_sleep"] > 0) & (table["coverage_sleep"] <= 1)).all()
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["biomarkers", "sleep-wake", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_scores_every_epoch_of_any_device(tmp_path: Path) -> None:
+    counts = np.repeat(night_counts(2) / 2, 2)  # 30 s epochs
+    times = pd.date_range("2024-03-04", periods=len(counts), freq="30s")
+    outputs = []
+    for device_scale in (1, 40):  # a second device counting 40 times higher
+        path = tmp_path / f"epochs_{device_scale}.csv"
+        pd.DataFrame({"timestamp": times, "activity": counts * device_scale}).to_csv(path, index=False)
+        code, out, _ = run_cli(str(path), "--epoch-seconds", "30")
+        assert code == 0
+        outputs.append(out)
+    assert outputs[0] == outputs[1]
+    table = pd.read_csv(io.StringIO(outputs[0]), parse_dates=["timestamp"])
+    assert list(table.columns) == ["timestamp", "sleep_probability", "label"]
+    assert len(table) == len(counts) and (table["timestamp"].to_numpy() == times.to_numpy()).all()
+    assert table["sleep_probability"].between(0, 1).all()
+    hour = table["timestamp"].dt.hour
+    assert (table.loc[hour.between(1, 5), "label"] == "sleep").all()
+    assert (table.loc[hour.between(10, 20), "label"] == "wake").all()
+    code, out_sadeh, _ = run_cli(str(path), "--epoch-seconds", "30", "--method", "sadeh")
+    assert code == 0 and out_sadeh != outputs[1]
+
+
+def test_cli_refuses_bad_input_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,activity\n2024-01-01 00:00:00,5\n2024-01-01 00:01:00,lots\n"
+                    "2024-01-01 00:02:30,3\n2024-01-01 00:03:00,-1\n")
+    code, out, err = run_cli(str(path), "--epoch-seconds", "60")
+    assert code == 1 and out == ""
+    assert "line 3" in err and "'lots'" in err
+    assert "line 4: timestamp is not on the 60 s epoch grid" in err
+    assert "line 5: negative activity count" in err
+    code, _, err = run_cli(str(path), "--epoch-seconds", "60", "--method", "guess")
+    assert code == 2 and "cole-kripke" in err
+
+
+@pytest.mark.slow
+def test_cli_on_a_depresjon_file_matches_the_library(depresjon_dir: Path, tmp_path: Path) -> None:
+    raw = pd.read_csv(depresjon_dir / "condition" / "condition_3.csv")
+    path = tmp_path / "condition_3.csv"
+    raw[["timestamp", "activity"]].to_csv(path, index=False)
+    code, out, _ = run_cli(str(path), "--epoch-seconds", "60")
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out))
+    assert len(table) == len(raw)
+    expected = score(raw["activity"].to_numpy(float), 60).sleep  # minutes are contiguous in this file
+    np.testing.assert_array_equal(table["label"] == "sleep", expected == 1)
+    assert 0.2 < (table["label"] == "sleep").mean() < 0.6
+
+
+@pytest.mark.slow
+def test_reference_scale_constant_matches_depresjon(depresjon_dir: Path) -> None:
+    p95 = [np.percentile(x[x > 0], 95) for x in
+           (pd.read_csv(f)["activity"].to_numpy(float) for f in sorted(depresjon_dir.glob("*/*.csv")))]
+    assert len(p95) == 55
+    assert np.median(p95) == pytest.approx(REFERENCE_P95, rel=0.01)
+
+
+def test_depresjon_nights_in_the_study_window_are_plausible(depresjon_dir: Path) -> None:
+    series = DepresjonActigraphy().read(depresjon_dir / "control" / "control_5.csv", ReadContext()).series[0]
+    days = int(pd.read_csv(depresjon_dir / "scores.csv").set_index("number").loc["control_5", "days"])
+    table = SleepFamily().daily([series]).iloc[: days + 1]  # after its study window the watch lies still
+    full = table[table["coverage_sleep"] == 1]
+    assert len(full) >= 10
+    assert 300 < full["sleep_total"].median() < 540
+    assert -3 < full["sleep_onset"].median() < 1 and 5 < full["sleep_offset"].median() < 9
+    assert full["sleep_efficiency"].between(0.5, 1).all()
+    assert (table["sleep_total"].dropna() <= 1440).all() and (table["sleep_offset"].dropna() <= 12).all()
