@@ -15,6 +15,7 @@ from rich.table import Table
 
 from . import __version__
 from .biomarkers.sleep_scoring import METHODS, score
+from .hub.commands import register as register_hub
 from .pipeline import feature_table, write_features
 from .plots import biomarker_overview
 from .privacy.commands import register as register_privacy
@@ -31,6 +32,7 @@ app = typer.Typer(help="mindbridge: digital biomarkers to clinical directives, r
 console = Console()
 err = Console(stderr=True)
 register_privacy(app, RiskSummary)
+register_hub(app)
 
 DEFAULT_STORE = Path("mindbridge-data")
 REPO_ROOT = Path(__file__).resolve().parents[2]

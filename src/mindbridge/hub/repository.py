@@ -1,0 +1,100 @@
+"""Reading and writing the hub's records: received summaries, directives, queue items and feedback.
+
+Queue items and directives are stored whole as JSON (pydantic's serialisation of the frozen types the
+pathway and triage modules use) beside the columns queries need, so what is read back equals what was
+written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from pydantic import TypeAdapter
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..summary import Directive, RiskSummary
+from .db import DirectiveRow, EnvelopeRow, FeedbackRow, PatientRow, QueueItemRow
+from .pathways import Received
+from .triage import Feedback, QueueItem
+
+_ITEM = TypeAdapter(QueueItem)
+
+
+def item_json(item: QueueItem) -> str:
+    """A queue item as JSON text."""
+    return _ITEM.dump_json(item).decode("utf-8")
+
+
+def item_of(text: str) -> QueueItem:
+    """A queue item from its JSON text."""
+    return _ITEM.validate_json(text)
+
+
+def lock_patient(session: Session, patient: str) -> tuple[list[str], dt.datetime]:
+    """Lock a patient's row for the rest of the transaction; returns their active rules and enrolment time."""
+    locked = session.execute(update(PatientRow).where(PatientRow.did == patient).values(did=PatientRow.did)
+                             .returning(PatientRow.active_rules, PatientRow.enrolled_at)).one_or_none()
+    if locked is None:
+        raise LookupError(f"patient {patient} is not enrolled")
+    return locked[0], locked[1]
+
+
+def history(session: Session, patient: str, now: dt.datetime, days: int) -> list[Received]:
+    """The patient's summaries whose window ended within `days` days before `now` (oldest first)."""
+    since = now.date() - dt.timedelta(days=days)
+    rows = session.execute(select(EnvelopeRow.id, EnvelopeRow.summary)
+                           .where(EnvelopeRow.patient == patient, EnvelopeRow.window_end >= since,
+                                  EnvelopeRow.window_end <= now.date())
+                           .order_by(EnvelopeRow.window_end, EnvelopeRow.received_at))
+    return [Received(envelope_id, RiskSummary.model_validate_json(body)) for envelope_id, body in rows]
+
+
+def open_items(session: Session, patients: Iterable[str]) -> list[QueueItem]:
+    """Every queue item not yet resolved for these patients."""
+    rows = session.scalars(select(QueueItemRow.body).where(QueueItemRow.patient.in_(list(patients)),
+                                                           QueueItemRow.status != "resolved"))
+    return [item_of(body) for body in rows]
+
+
+def get_item(session: Session, item_id: str) -> QueueItem | None:
+    """One queue item by id."""
+    row = session.get(QueueItemRow, item_id)
+    return None if row is None else item_of(row.body)
+
+
+def save_items(session: Session, items: Sequence[QueueItem]) -> None:
+    """Insert or replace queue items."""
+    for i in items:
+        session.merge(QueueItemRow(id=i.id, patient=i.patient, action=i.action, tier=i.tier, status=i.status,
+                                   never_suppressed=i.never_suppressed, updated_at=i.updated_at, body=item_json(i)))
+
+
+def save_directives(session: Session, directives: Sequence[Directive]) -> list[Directive]:
+    """Store the directives not stored before; returns those that are new."""
+    known = set(session.scalars(select(DirectiveRow.id).where(DirectiveRow.id.in_([d.id for d in directives]))))
+    new = [d for d in directives if d.id not in known]
+    session.add_all(DirectiveRow(id=d.id, patient=d.patient, rule_id=d.rule_id, tier=d.tier, created_at=d.created_at,
+                                 body=d.model_dump_json()) for d in new)
+    return new
+
+
+def directives_of(session: Session, patient: str, limit: int = 200) -> list[Directive]:
+    """A patient's directives, newest first."""
+    rows = session.scalars(select(DirectiveRow.body).where(DirectiveRow.patient == patient)
+                           .order_by(DirectiveRow.created_at.desc()).limit(limit))
+    return [Directive.model_validate_json(body) for body in rows]
+
+
+def add_feedback(session: Session, feedback: Feedback, by: str) -> None:
+    """Store a clinician's response to an item."""
+    session.add(FeedbackRow(item_id=feedback.item_id, rule_id=feedback.rule_id, outcome=feedback.outcome,
+                            reason=feedback.reason, by=by, at=feedback.at))
+
+
+def all_feedback(session: Session) -> list[Feedback]:
+    """Every stored response, oldest first."""
+    rows = session.scalars(select(FeedbackRow).order_by(FeedbackRow.id))
+    return [Feedback(r.item_id, r.rule_id, "accepted" if r.outcome == "accepted" else "overridden", r.reason, r.at)
+            for r in rows]
