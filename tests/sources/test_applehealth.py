@@ -338,10 +338,14 @@ BIG_SCRIPT = textwrap.dedent("""
     result = AppleHealthExport().read(Path(sys.argv[1]), ReadContext())
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    # Linux carries the parent's high-water mark into ru_maxrss across exec; VmHWM is this process's own.
+    status = Path("/proc/self/status")
+    hwm = [int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM:")] \
+        if status.exists() else [usage.ru_maxrss]
     print(json.dumps({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
                       "rows": sum(len(s) for s in result.series),
                       "rejected": len(result.rejected),
-                      "peak_mb": usage.ru_maxrss / 1024}))
+                      "peak_mb": hwm[0] / 1024, "ru_maxrss_mb": usage.ru_maxrss / 1024}))
 """)
 
 
