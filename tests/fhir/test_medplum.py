@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fhir_builders import directive, summary
+from fhir_builders import FhirServer, directive, summary
 
-from conftest import FhirServer
 from mindbridge.fhir import codes
 from mindbridge.fhir.bundle import audit_bundle, create_entry, directive_bundle, summary_bundle, transaction
 from mindbridge.fhir.client import EhrClient, FhirError
