@@ -118,9 +118,7 @@ def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _paint(n: int, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Boolean mask covering [start, start + length) for each pair."""
-    marks = np.zeros(n + 1, dtype=np.int32)
-    np.add.at(marks, starts, 1)
-    np.add.at(marks, starts + lengths, -1)
+    marks = np.bincount(starts, minlength=n + 1) - np.bincount(starts + lengths, minlength=n + 1)
     return np.cumsum(marks[:-1]) > 0
 
 
