@@ -52,6 +52,7 @@ class KindSpec:
     interval: bool = False
     bounds: tuple[float, float] | None = None
     description: str = ""
+    identity: tuple[str, ...] = ()  # columns that tell apart samples sharing a time (e.g. survey item)
 
     @property
     def primary(self) -> str:
@@ -88,12 +89,12 @@ SPECS: dict[Kind, KindSpec] = {
     Kind.KEYSTROKE_EVENT: KindSpec("", {"key_class": ""},
                                    description="content-free key press class (alphanumeric, backspace, ...)"),
     Kind.AUDIO_FILE: KindSpec("", {"path": ""}, description="a voice recording kept on the device"),
-    Kind.SURVEY_RESPONSE: KindSpec("{score}", {"value": "{score}", "item": ""},
+    Kind.SURVEY_RESPONSE: KindSpec("{score}", {"value": "{score}", "item": ""}, identity=("item",),
                                    description="an answer to a questionnaire item (item holds its code)"),
     Kind.GLUCOSE: KindSpec("mg/dL", {"value": "mg/dL"}, bounds=(10, 1000),
                            description="blood or interstitial glucose"),
     Kind.FREE_TEXT: KindSpec("", {"text": ""}, description="journal or EMA free text, kept on the device"),
-    Kind.HORMONE: KindSpec("nmol/L", {"value": "nmol/L", "analyte": ""}, bounds=(0, 1e4),
+    Kind.HORMONE: KindSpec("nmol/L", {"value": "nmol/L", "analyte": ""}, bounds=(0, 1e4), identity=("analyte",),
                            description="a hormone concentration (e.g. wearable or salivary cortisol)"),
 }
 

@@ -61,3 +61,15 @@ def test_nothing_is_lost(rows: list[tuple[int, float]]) -> None:
     assert len({r.where for r in stats.rejected}) == len(stats.rejected)
     assert np.all(np.diff(series.time.view(np.int64)) > 0)
     assert np.all((series.values >= 20) & (series.values <= 250))
+
+
+def test_survey_items_sharing_a_time_are_not_duplicates() -> None:
+    t = np.array(["2020-01-01T12:00"] * 3 + ["2020-01-01T11:00"], dtype="datetime64[ns]")
+    items = np.array(["44250-9", "44255-8", "44250-9", "44250-9"], dtype=object)
+    series, stats = tidy(file="s.csv", subject="s", kind=Kind.SURVEY_RESPONSE, source="app", tz="UTC", time=t,
+                         columns={"value": np.array([1.0, 2.0, 3.0, 0.0]), "item": items},
+                         where=lambda i: f"line {i + 2}", raw=lambda i: "")
+    assert list(series.columns["item"]) == ["44250-9", "44250-9", "44255-8"]
+    assert list(series.values) == [0.0, 1.0, 2.0]
+    (refused,) = stats.rejected
+    assert refused.where == "line 4" and refused.reason.startswith("conflicting duplicate")

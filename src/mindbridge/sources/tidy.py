@@ -91,8 +91,12 @@ def tidy(
     ti = t[keep].view(np.int64)
     # Rows that arrived after a later time had already been seen.
     stats.out_of_order = int(np.count_nonzero(ti[1:] < np.maximum.accumulate(ti)[:-1])) if len(ti) > 1 else 0
-    order = keep[np.argsort(ti, kind="stable")] if stats.out_of_order else keep
-    _refuse_duplicates(order, t, e, columns, where, bad, reasons)
+    ident = _identity(kind, columns)
+    if ident is not None:
+        order = keep[np.lexsort((ident[keep], ti))]
+    else:
+        order = keep[np.argsort(ti, kind="stable")] if stats.out_of_order else keep
+    _refuse_duplicates(order, t, e, ident, columns, where, bad, reasons)
     if e is not None:
         _refuse_overlaps(order[~bad[order]], t, e, where, bad, reasons)
 
@@ -107,13 +111,27 @@ def tidy(
     return series, stats
 
 
-def _refuse_duplicates(order: np.ndarray, t: np.ndarray, e: np.ndarray | None,
+def _identity(kind: Kind, columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Integer codes of the columns that tell apart samples sharing a time, or None for the kind."""
+    names = SPECS[kind].identity
+    if not names:
+        return None
+    keys = [np.unique(np.asarray(columns[c]).astype(str), return_inverse=True)[1].reshape(-1) for c in names]
+    codes = keys[0].astype(np.int64)
+    for k in keys[1:]:
+        codes = codes * (int(k.max()) + 1 if len(k) else 1) + k
+    return codes
+
+
+def _refuse_duplicates(order: np.ndarray, t: np.ndarray, e: np.ndarray | None, ident: np.ndarray | None,
                        columns: Mapping[str, np.ndarray], where: Locator,
                        bad: np.ndarray, reasons: dict[int, str]) -> None:
     if len(order) < 2:
         return
     ts = t[order].view(np.int64)
     same = ts[1:] == ts[:-1]
+    if ident is not None:
+        same &= ident[order][1:] == ident[order][:-1]
     if e is not None:
         es = e[order].view(np.int64)
         same &= es[1:] == es[:-1]
