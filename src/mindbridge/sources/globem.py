@@ -52,7 +52,7 @@ import csv
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -354,19 +354,17 @@ def _answers(path: Path, frame: pd.DataFrame, where: Locator, raw: Locator, kept
     datasets = frame["dataset"].to_numpy(dtype=object)
     out = []
     for subject in sorted(set(subjects)):
-        parts: list[tuple[Series, TidyStats]] = []
-        for column in (c for c in SCORES if c in frame):
-            values = frame[column].to_numpy(dtype=np.float64)
-            rows = np.flatnonzero((subjects == subject) & ~np.isnan(values))
-            refused = {int(k): f"local noon does not exist or is ambiguous in {tz}"
-                       for k in np.flatnonzero(unplaced[rows])}
-            parts.append(tidy(
-                file=str(path), subject=subject, kind=Kind.SURVEY_RESPONSE, source=SOURCE, tz=tz,
-                time=utc[rows], where=_via(where, kept[rows]), raw=_via(raw, kept[rows]),
-                columns={"value": values[rows], "item": np.full(len(rows), SCORES[column].code, dtype=object)},
-                refused=refused))
-        meta = {"dataset": str(datasets[subjects == subject][0])}
-        out.append((_merge([s for s, _ in parts], meta), _sum([st for _, st in parts])))
+        mine = subjects == subject
+        picked = [(np.flatnonzero(mine & ~np.isnan(frame[c].to_numpy(dtype=np.float64))), c)
+                  for c in SCORES if c in frame]
+        rows = np.concatenate([r for r, _ in picked])
+        values = np.concatenate([frame[c].to_numpy(dtype=np.float64)[r] for r, c in picked])
+        items = np.concatenate([np.full(len(r), SCORES[c].code, dtype=object) for r, c in picked])
+        refused = {int(k): f"local noon does not exist or is ambiguous in {tz}" for k in np.flatnonzero(unplaced[rows])}
+        series, stats = tidy(file=str(path), subject=subject, kind=Kind.SURVEY_RESPONSE, source=SOURCE, tz=tz,
+                             time=utc[rows], where=_via(where, kept[rows]), raw=_via(raw, kept[rows]),
+                             columns={"value": values, "item": items}, refused=refused)
+        out.append((replace(series, meta={"dataset": str(datasets[mine][0])}), stats))
     return out
 
 
@@ -374,17 +372,3 @@ def _via(locate: Locator, rows: np.ndarray) -> Locator:
     return lambda k: locate(int(rows[k]))
 
 
-def _merge(parts: list[Series], meta: Mapping[str, str]) -> Series:
-    """One subject's per-item series as one series sorted by time (items in `SCORES` order on a tie)."""
-    time = np.concatenate([p.time for p in parts])
-    order = np.argsort(time, kind="stable")
-    first = parts[0]
-    return Series(subject=first.subject, kind=first.kind, source=first.source, tz=first.tz, time=time[order],
-                  columns={c: np.concatenate([p.columns[c] for p in parts])[order] for c in first.columns},
-                  meta=dict(meta))
-
-
-def _sum(stats: list[TidyStats]) -> TidyStats:
-    return TidyStats(rows_in=sum(s.rows_in for s in stats), rows_kept=sum(s.rows_kept for s in stats),
-                     out_of_order=sum(s.out_of_order for s in stats),
-                     rejected=[r for s in stats for r in s.rejected])
