@@ -172,10 +172,11 @@ def test_survey_wide_items_and_long_items(tmp_path: Path) -> None:
         2019-01-07,2,3
         2019-01-14,1,
         """)
-    q1, q2 = by_kind(read(csv, wide), Kind.SURVEY_RESPONSE)
-    assert (q1.source, q2.source) == ("PHQ-9 app [phq9_1]", "PHQ-9 app [phq9_2]")
-    assert q1.values.tolist() == [2, 1] and q2.values.tolist() == [3]
-    assert q1.columns["item"].tolist() == ["phq9_1", "phq9_1"]
+    (phq,) = by_kind(read(csv, wide), Kind.SURVEY_RESPONSE)
+    assert phq.source == "PHQ-9 app"
+    answers = list(zip(phq.local_date().astype(str).tolist(), phq.columns["item"].tolist(), phq.values.tolist(),
+                       strict=True))
+    assert answers == [("2019-01-07", "phq9_1", 2), ("2019-01-07", "phq9_2", 3), ("2019-01-14", "phq9_1", 1)]
     long = write(tmp_path, "long.yaml", """
         time: {column: date, format: "%Y-%m-%d"}
         timezone: Europe/London
@@ -188,8 +189,10 @@ def test_survey_wide_items_and_long_items(tmp_path: Path) -> None:
         2019-01-07,sleep,2
         2019-01-08,mood,5
         """)
-    mood, sleep = by_kind(read(csv, long), Kind.SURVEY_RESPONSE)
-    assert (mood.source, mood.values.tolist(), sleep.values.tolist()) == ("csv [mood]", [4, 5], [2])
+    (ema,) = by_kind(read(csv, long), Kind.SURVEY_RESPONSE)
+    assert ema.source == "csv"
+    assert list(zip(ema.columns["item"].tolist(), ema.values.tolist(), strict=True)) == [
+        ("mood", 4), ("sleep", 2), ("mood", 5)]
 
 
 def test_interval_kinds_with_end_column_or_fixed_epoch(tmp_path: Path) -> None:

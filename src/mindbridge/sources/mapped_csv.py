@@ -245,12 +245,9 @@ class MappedCsv:
                 fields[f] = np.full(n, value, dtype=object)
             has = ~pd.isna(fields[spec.primary])
             used |= has
-            by = v.labelled_by()
-            label = None if by is None else v.fixed.get(by, fields.get(by))
-            for key, idx in split(np.flatnonzero(has & whole), {"subject": subjects, "source": sources,
-                                                                "label": label}):
-                name = str(key["source"]) if pd.isna(key["label"]) else f"{key['source']} [{key['label']}]"
-                pieces[(str(key["subject"]), v.kind, name)].append((idx, {f: a[idx] for f, a in fields.items()}))
+            for key, idx in split(np.flatnonzero(has & whole), {"subject": subjects, "source": sources}):
+                pieces[(str(key["subject"]), v.kind, str(key["source"]))].append(
+                    (idx, {f: a[idx] for f, a in fields.items()}))
         return pieces, used
 
     @staticmethod

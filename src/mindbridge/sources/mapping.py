@@ -19,7 +19,6 @@ from .units import UnitError, factor
 FOLDER_MAPPING = "mindbridge-mapping.yaml"
 EPOCH_FORMATS = {"epoch_s": 1_000_000_000, "epoch_ms": 1_000_000}  # nanoseconds per unit
 # Kinds whose rows are told apart by a label column, not by time alone: one series per label.
-LABELLED: dict[Kind, str] = {Kind.SURVEY_RESPONSE: "item", Kind.HORMONE: "analyte"}
 
 Name = Annotated[str, Field(min_length=1)]
 
@@ -54,10 +53,6 @@ class ValueColumns(_Strict):
         """Multiplier from the declared unit of `field` to its canonical unit (1 when none is declared)."""
         unit = self.units.get(field)
         return 1.0 if unit is None else factor(self.kind, field, unit)
-
-    def labelled_by(self) -> str | None:
-        """The field that tells this kind's rows apart (survey item, hormone analyte), if any."""
-        return LABELLED.get(self.kind)
 
 
 class Mapping(_Strict):
