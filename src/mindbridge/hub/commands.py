@@ -17,7 +17,6 @@ import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
 
-from ..privacy.commands import ENV_PASSPHRASE
 from ..privacy.keys import load
 from . import audit
 from .app import create_app
@@ -25,6 +24,7 @@ from .auth import ROLES, Role, issue_token
 from .db import make_engine, migrate, sessions
 from .service import Hub, Settings
 
+ENV_PASSPHRASE = "MINDBRIDGE_PASSPHRASE"  # the variable the privacy commands read (importing them loads pandas)
 ENV_DB = "MINDBRIDGE_HUB_DB"
 ENV_CLINIC_KEY = "MINDBRIDGE_HUB_CLINIC_KEY"
 DEFAULT_DB = "sqlite:///mindbridge-hub.sqlite"

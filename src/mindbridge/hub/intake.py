@@ -50,8 +50,11 @@ class DbReplayGuard:
             raise ReplayDetected(f"sequence {seq} from {sender} is not above the highest accepted ({highest})")
 
     def record(self, sender: str, seq: int, envelope_id: str) -> None:
-        """Advance the sender's sequence only if `seq` is higher, and remember the id (conflicts raise)."""
-        self.check(sender, seq, envelope_id)
+        """Advance the sender's sequence only if `seq` is higher, and remember the id, atomically.
+
+        The conditional update and the id's primary key decide, not an earlier read: a concurrent intake
+        that got there first makes this one raise ReplayDetected or IntegrityError at the flush.
+        """
         advanced = self.session.execute(update(ReplayHighestRow)
                                         .where(ReplayHighestRow.sender == sender, ReplayHighestRow.seq < seq)
                                         .values(seq=seq)).rowcount  # type: ignore[attr-defined]
@@ -121,15 +124,14 @@ class Intake:
                              {"patient": row.patient, "seq": row.seq, "digest": digest}, now)
                 session.commit()
                 return _receipt(row), True
-            except PrivacyError as exc:
+            except (PrivacyError, IntegrityError) as exc:
                 session.rollback()
-                refusal = exc
-            except IntegrityError:
-                session.rollback()
+                refusal = exc if isinstance(exc, PrivacyError) else ReplayDetected(
+                    "a concurrent envelope with the same id or sequence was accepted first")
+            if isinstance(refusal, ReplayDetected):  # a concurrent copy of these very bytes may have won
                 stored = session.scalar(select(EnvelopeRow).where(EnvelopeRow.digest == digest))
                 if stored is not None:
                     return _receipt(stored), False
-                refusal = ReplayDetected("a concurrent envelope with the same id or sequence was accepted first")
         self._audit_refusal(data, digest, refusal, now)
         raise Refused(refusal.code, str(refusal)) from refusal
 

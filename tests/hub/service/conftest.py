@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import threading
 import time
 import uuid
@@ -23,7 +22,7 @@ from mindbridge.hub.db import sqlite_url
 from mindbridge.hub.service import Hub, Settings
 from mindbridge.privacy.keys import Identity
 
-from hubworld import CLINIC_DID  # isort: skip
+from hubworld import CLINIC_DID, free_port  # isort: skip
 
 PG_ADMIN = os.environ.get("MINDBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -82,13 +81,6 @@ def hub(db_url: str, clinic: Identity) -> Iterator[Hub]:
 def now() -> dt.datetime:
     """The real current time (the HTTP intake checks envelopes against it)."""
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def free_port() -> int:
-    """An unused loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

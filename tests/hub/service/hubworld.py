@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from dataclasses import dataclass
 
 from mindbridge.privacy.consent import Scope, StatusList, issue_grant, new_status_list
@@ -13,6 +14,13 @@ from mindbridge.summary import Interval, RiskSummary, SurveyScore
 
 CLINIC_DID = "did:web:clinic.example.org:hub"
 SCOPE = Scope.of(["sleep", "activity"], ["risk", "deviations", "coverage", "surveys"])
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def recipient_of(clinic: Identity) -> Recipient:

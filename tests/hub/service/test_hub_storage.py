@@ -1,0 +1,174 @@
+"""Storage on SQLite (WAL) and PostgreSQL: migrations, the audit chain and its tamper detection through
+`mindbridge hub audit verify`, the database replay guard against the reference one, hashed tokens, and
+concurrent duplicate intakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+from hubworld import make_kit, recipient_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, func, inspect, select, text, update
+from typer.testing import CliRunner
+
+from mindbridge.hub import audit
+from mindbridge.hub.auth import NotAuthenticated, authenticate, issue_token
+from mindbridge.hub.commands import hub_app
+from mindbridge.hub.consent_registry import ConsentRegistry, enrol
+from mindbridge.hub.db import AuditRow, EnvelopeRow, UserRow, make_engine, migrate
+from mindbridge.hub.intake import DbReplayGuard
+from mindbridge.hub.service import Hub
+from mindbridge.privacy.errors import ReplayDetected
+from mindbridge.privacy.keys import Identity
+from mindbridge.privacy.replay import MemoryReplayGuard
+
+
+def test_migrations_create_every_table_and_run_again_harmlessly(hub: Hub, db_url: str) -> None:
+    migrate(hub.engine)
+    tables = set(inspect(hub.engine).get_table_names())
+    assert {"envelopes", "replay_highest", "replay_seen", "audit_log", "audit_head", "queue_items", "consents",
+            "users", "panels", "feedback", "directives", "patients", "alembic_version"} <= tables
+    if db_url.startswith("sqlite"):
+        with hub.engine.connect() as c:
+            assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def _fill_audit(hub: Hub, n: int) -> None:
+    with hub.sessions() as s:
+        for i in range(n):
+            audit.record(s, f"user{i}", "read", f"Patient/p{i}", "ok", {"i": i})
+        s.commit()
+
+
+def _verify(db_url: str) -> tuple[int, str]:
+    result = CliRunner().invoke(hub_app, ["audit", "verify", "--db", db_url])
+    return result.exit_code, result.output
+
+
+def test_audit_verify_detects_an_altered_and_a_deleted_entry(hub: Hub, db_url: str) -> None:
+    _fill_audit(hub, 6)
+    code, out = _verify(db_url)
+    assert code == 0 and "6 entries" in out
+    with hub.sessions() as s:
+        s.execute(update(AuditRow).where(AuditRow.seq == 3).values(outcome="denied"))
+        s.commit()
+    code, out = _verify(db_url)
+    assert code == 1 and "entry 3 was altered" in " ".join(out.split())
+    with hub.sessions() as s:
+        s.execute(update(AuditRow).where(AuditRow.seq == 3).values(outcome="ok"))
+        s.commit()
+    assert _verify(db_url)[0] == 0, "restoring the entry restores the chain"
+    with hub.sessions() as s:
+        s.execute(delete(AuditRow).where(AuditRow.seq == 5))
+        s.commit()
+    code, out = _verify(db_url)
+    assert code == 1 and "entry 5 is missing" in " ".join(out.split())
+
+
+def test_audit_verify_detects_a_truncated_tail_and_an_inserted_entry(hub: Hub) -> None:
+    _fill_audit(hub, 4)
+    with hub.sessions() as s:
+        s.execute(delete(AuditRow).where(AuditRow.seq == 4))
+        s.commit()
+        verdict = audit.verify(s)
+    assert not verdict.ok and "deleted from the end" in verdict.problem
+    with hub.sessions() as s:
+        forged = AuditRow(seq=4, at=dt.datetime.now(dt.UTC), actor="mallory", action="read", entity="Patient/x",
+                          outcome="ok", detail="{}", prev_hash="0" * 64)
+        forged.hash = audit.entry_hash(forged.prev_hash, forged)
+        s.add(forged)
+        s.commit()
+        verdict = audit.verify(s)
+    assert not verdict.ok and verdict.first_bad == 4 and "does not follow" in verdict.problem
+
+
+def test_audit_export_is_shaped_for_fhir_audit_event(hub: Hub) -> None:
+    _fill_audit(hub, 2)
+    with hub.sessions() as s:
+        events = audit.export(s, since=1)
+    assert [e["id"] for e in events] == ["audit-2"]
+    assert events[0]["action"] == "R" and events[0]["outcome"] == "0" and str(events[0]["recorded"]).endswith("Z")
+
+
+events = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 6), st.sampled_from(["e1", "e2", "e3", "e4"])),
+                  max_size=12)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events)
+def test_database_replay_guard_decides_like_the_reference_guard(hub: Hub, events: list[tuple[str, int, str]]) -> None:
+    run = uuid.uuid4().hex[:8]  # the database outlives one example: fresh names per example
+    reference, decisions = MemoryReplayGuard(), []
+    for sender, seq, envelope in events:
+        sender, envelope = f"did:key:z{run}{sender}", f"{run}-{envelope}"
+        try:
+            reference.record(sender, seq, envelope)
+            expected = True
+        except ReplayDetected:
+            expected = False
+        with hub.sessions() as s:
+            try:
+                DbReplayGuard(s).check(sender, seq, envelope)
+                DbReplayGuard(s).record(sender, seq, envelope)
+                s.commit()
+                decisions.append((expected, True))
+            except ReplayDetected:
+                s.rollback()
+                decisions.append((expected, False))
+    assert [d[0] for d in decisions] == [d[1] for d in decisions]
+
+
+def test_tokens_are_stored_hashed_and_checked(hub: Hub) -> None:
+    with hub.sessions() as s:
+        token = issue_token(s, "alice", "clinician")
+        s.commit()
+        row = s.get(UserRow, "alice")
+        assert row is not None and token not in (row.token_sha256, row.name)
+        assert authenticate(s, f"Bearer {token}").role == "clinician"
+        with pytest.raises(NotAuthenticated):
+            authenticate(s, f"Bearer {token[:-1]}x")
+        renewed = issue_token(s, "alice", "clinician")
+        s.commit()
+        with pytest.raises(NotAuthenticated):
+            authenticate(s, f"Bearer {token}")
+        assert authenticate(s, f"Bearer {renewed}").name == "alice"
+
+
+def test_the_same_envelope_sent_twice_at_once_is_stored_once(hub: Hub, clinic: Identity) -> None:
+    now = dt.datetime.now(dt.UTC)
+    kit = make_kit(now)
+    with hub.sessions() as s:
+        enrol(s, kit.device_list(), now)
+        registry = ConsentRegistry(s, clinic.did)
+        registry.update_status(kit.status_list())
+        registry.add_grant(kit.grant, now)
+        s.commit()
+    envelope = kit.day(now.date(), recipient_of(clinic))
+    results: list[tuple[str, bool]] = []
+    barrier = threading.Barrier(4)
+
+    def send() -> None:
+        barrier.wait()
+        receipt, new = hub.intake.receive(envelope, now)
+        results.append((receipt.envelope_id, new))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 4 and len({r[0] for r in results}) == 1
+    assert sum(new for _, new in results) == 1, "exactly one of the concurrent copies is the new one"
+    with hub.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(EnvelopeRow)) == 1
+
+
+def test_an_in_memory_sqlite_url_and_unknown_backends_are_refused() -> None:
+    with pytest.raises(ValueError, match="SQLite file"):
+        make_engine("sqlite://")
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        make_engine("mysql://u@h/db")
