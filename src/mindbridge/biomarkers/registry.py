@@ -14,11 +14,13 @@ from .sleep import SleepFamily
 from .surveys import SurveysFamily
 from .typing_cadence import TypingCadence
 from .voice import VoiceFamily
+from .wearable_sleep import WearableSleep
 
 FAMILIES: list[Family] = [
     ActivityFamily(),
     CircadianFamily(),
     SleepFamily(),
+    WearableSleep(),
     Cardiac(),
     Mobility(),
     PhoneUse(),
