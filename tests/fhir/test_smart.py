@@ -21,7 +21,8 @@ def test_discovery_reports_the_token_endpoint(fhir_server: FhirServer) -> None:
     assert "private_key_jwt" in config.token_endpoint_auth_methods_supported
 
 
-def test_discovery_refuses_a_server_without_private_key_jwt(fhir_server: FhirServer) -> None:
+def test_discovery_refuses_a_server_without_private_key_jwt() -> None:
+    # A misconfigured server the harness does not play, so httpx's MockTransport serves its configuration.
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"token_endpoint": "https://x/token",
                                          "token_endpoint_auth_methods_supported": ["client_secret_basic"]})

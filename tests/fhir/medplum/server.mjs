@@ -27,14 +27,12 @@ const b64json = (part) => JSON.parse(Buffer.from(part, 'base64url').toString('ut
 function checkAssertion(jwt, tokenUrl) {
   const [h, p, s] = (jwt ?? '').split('.');
   if (!s) return 'malformed client_assertion';
-  const header = b64json(h);
-  const claims = b64json(p);
+  const [header, claims] = [b64json(h), b64json(p)];
   const key = (clients.get(claims.iss) ?? []).find((k) => k.kid === header.kid);
   if (header.alg !== 'ES384' || !key) return `unknown client, kid or alg: ${claims.iss} ${header.kid} ${header.alg}`;
-  const sig = Buffer.from(s, 'base64url');
-  const ok = verify('sha384', Buffer.from(`${h}.${p}`), { key: createPublicKey({ key, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, sig);
   const now = Date.now() / 1000;
-  if (!ok) return 'bad signature';
+  const key384 = { key: createPublicKey({ key, format: 'jwk' }), dsaEncoding: 'ieee-p1363' };
+  if (!verify('sha384', Buffer.from(`${h}.${p}`), key384, Buffer.from(s, 'base64url'))) return 'bad signature';
   if (claims.sub !== claims.iss || claims.aud !== tokenUrl) return 'sub or aud mismatch';
   if (!(claims.exp > now && claims.exp <= now + 330)) return 'exp missing, past, or more than 5 minutes ahead';
   if (!claims.jti || seenJti.has(claims.jti)) return 'jti missing or replayed';
@@ -65,14 +63,9 @@ async function handle(req, res, raw) {
   if (!/^\/fhir\/R4(\/|$)/.test(url.pathname)) return send(res, 404, {});
   const path = url.pathname.slice('/fhir/R4/'.length);
   if (path === '.well-known/smart-configuration') {
-    return send(res, 200, {
-      token_endpoint: `${base}/auth/token`,
-      grant_types_supported: ['client_credentials'],
-      token_endpoint_auth_methods_supported: ['private_key_jwt'],
-      token_endpoint_auth_signing_alg_values_supported: ['ES384'],
-      scopes_supported: ['system/*.cruds'],
-      capabilities: ['client-confidential-asymmetric'],
-    });
+    return send(res, 200, { token_endpoint: `${base}/auth/token`, grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['private_key_jwt'], token_endpoint_auth_signing_alg_values_supported: ['ES384'],
+      scopes_supported: ['system/*.cruds'], capabilities: ['client-confidential-asymmetric'] });
   }
   if (path === 'metadata') {
     return send(res, 200, { resourceType: 'CapabilityStatement', status: 'active', date: '2025-01-01', kind: 'instance', fhirVersion: '4.0.1', format: ['json'] });
@@ -86,9 +79,9 @@ async function handle(req, res, raw) {
 }
 
 const server = createServer((req, res) => {
-  let raw = '';
-  req.on('data', (chunk) => (raw += chunk));
-  req.on('end', () => handle(req, res, raw).catch((err) => send(res, 500, { error: String(err) })));
+  const chunks = [];
+  req.on('data', (chunk) => chunks.push(chunk));
+  req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((err) => send(res, 500, { error: String(err) })));
 });
 server.listen(0, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
 process.on('SIGTERM', () => process.exit(0));
