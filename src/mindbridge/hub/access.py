@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from . import audit, repository
 from .auth import AccessDenied, Principal, Role, authenticate, on_panel, panel, require
+from .budget import deliver_today
 from .consent_registry import ConsentRegistry
 from .service import Hub
-from .triage import Delivery, deliver
+from .triage import Delivery
 
 TOKEN_COOKIE = "mindbridge_token"
 
@@ -100,9 +101,10 @@ def visible_patients(session: Session, hub: Hub, who: Principal) -> list[str]:
 
 
 def queue_for(session: Session, hub: Hub, who: Principal, now: dt.datetime) -> Delivery:
-    """The clinician's active items: interruptive within the daily budget, the rest in the digest."""
+    """The clinician's active items: interruptive within today's budget (clinic-local day), the rest in the digest."""
     patients = visible_patients(session, hub, who)
-    delivery = deliver(repository.open_items(session, patients), hub.policy, 0, now)
+    delivery = deliver_today(session, who.name, hub.local_day(now), repository.open_items(session, patients),
+                             hub.policy, now)
     audit.record(session, who.name, "read", f"Queue/{who.name}", "ok", {"patients": len(patients)}, now)
     session.commit()
     return delivery

@@ -8,10 +8,13 @@ sent. The interactive docs pages are off because they load scripts from a CDN.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
@@ -26,7 +29,7 @@ from ..privacy.errors import ConsentRefused, PrivacyError
 from . import audit, repository
 from .access import Admin, Caller, Clinician, DbDep, HubDep, queue_for, read_patient, visible_patients
 from .auth import AccessDenied, NotAuthenticated, Principal, assign, panel
-from .consent_registry import ConsentRegistry, StoredRoster, enrol
+from .consent_registry import ConsentRegistry, enrol, update_devices
 from .intake import Receipt, Refused
 from .service import Hub
 from .triage import Feedback, QueueItem, TriageError, acknowledge, override_rates, snooze
@@ -71,8 +74,10 @@ async def post_intake(request: Request, response: Response, hub: HubDep) -> Rece
     """Accept one sealed envelope (the body, as sent); an exact retry returns the original receipt."""
     started = time.perf_counter()
     metrics: Metrics = request.app.state.metrics
+    data = await request.body()
     try:
-        receipt, new = await run_in_threadpool(hub.receive, await request.body())
+        admitted = await run_in_threadpool(hub.intake.admit, data)  # the cryptography, off the event loop
+        receipt, new = await asyncio.wrap_future(hub.intake.submit(admitted))  # answered after the commit
     except Refused as exc:
         metrics.count(f"refused-{exc.code}", time.perf_counter() - started)
         raise
@@ -127,7 +132,7 @@ patients_router = APIRouter(tags=["patients"])
 @patients_router.put("/patients/{patient}/devices")
 def put_devices(patient: str, body: DevicesIn, session: DbDep) -> dict[str, object]:
     """Replace an enrolled patient's device list with a newer version they signed."""
-    devices = StoredRoster(session).update(body.device_list)
+    devices = update_devices(session, body.device_list)
     if devices.patient != patient:
         raise AccessDenied("the device list is signed by another patient")
     audit.record(session, patient, "patient.devices", f"Patient/{patient}", "ok", {"version": devices.version})
@@ -368,9 +373,15 @@ def _install_errors(app: FastAPI) -> None:
         return _error(422, "invalid", str(exc))
 
 
-def create_app(hub: Hub) -> FastAPI:
-    """The hub's FastAPI application, serving `hub`."""
-    app = FastAPI(title="mindbridge hub", version=__version__, docs_url=None, redoc_url=None,
+def create_app(hub: Hub, close_on_shutdown: bool = False) -> FastAPI:
+    """The hub's FastAPI application, serving `hub` (closed with the server if `close_on_shutdown`)."""
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_on_shutdown:
+            await run_in_threadpool(hub.close)
+
+    app = FastAPI(title="mindbridge hub", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Clinic hub: sealed risk-summary intake, consent registry, directives, triage "
                               "queue, audit. Patient data is read only by clinicians on whose panel the patient "
                               "is, under a valid treatment consent.")

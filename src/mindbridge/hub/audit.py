@@ -4,8 +4,10 @@ Entry n's hash is SHA-256 over the previous entry's hash and entry n's canonical
 sequence number, time, actor, action, entity, outcome and detail). The first entry follows 64 zeros.
 A one-row head holds the last sequence number and hash; appending first bumps it with
 `UPDATE … RETURNING`, whose row lock (PostgreSQL) or write lock (SQLite) orders concurrent appends, and
-lets `verify` notice entries deleted from the end. An entry is written in the same transaction as the
-change it records, so an audited change and its entry commit or vanish together.
+lets `verify` notice entries deleted from the end. A batch of entries (the intake's group commit) takes
+its whole range of sequence numbers in that one update and chains the entries in order under the lock.
+An entry is written in the same transaction as the change it records, so an audited change and its
+entry commit or vanish together.
 
 The chain has no secret: whoever can rewrite the whole table and the head can forge it. Publish the
 head hash that `verify` prints somewhere the database's writers cannot reach to anchor it.
@@ -16,10 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..privacy.canonical import canonical
@@ -30,6 +32,7 @@ GENESIS = "0" * 64
 ACTION_CODES = {"intake": "C", "read": "R", "directive": "C", "triage": "U", "consent": "C", "patient": "C",
                 "export": "E", "admin": "E", "auth": "E"}
 OUTCOME_CODES = {"ok": "0", "refused": "4", "denied": "4", "error": "8"}
+_COLUMNS = ("seq", "at", "actor", "action", "entity", "outcome", "detail", "prev_hash", "hash")
 
 
 def _body(row: AuditRow) -> dict[str, object]:
@@ -42,21 +45,45 @@ def entry_hash(prev_hash: str, row: AuditRow) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical(_body(row))).hexdigest()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What an audit entry says, before it gets its place (sequence number and hashes) in the chain."""
+
+    actor: str
+    action: str
+    entity: str
+    outcome: str = "ok"
+    detail: Mapping[str, object] = field(default_factory=dict)
+    at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def __post_init__(self) -> None:
+        if self.action.split(".")[0] not in ACTION_CODES or self.outcome not in OUTCOME_CODES:
+            raise ValueError(f"unknown audit action {self.action!r} or outcome {self.outcome!r}")
+
+
+def append(db: Session | Connection, entries: Sequence[Entry]) -> list[AuditRow]:
+    """Chain entries, in order, onto the log in the caller's transaction: three statements for any number."""
+    if not entries:
+        return []
+    last, prev = db.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
+                            .values(seq=AuditHeadRow.seq + len(entries))
+                            .returning(AuditHeadRow.seq, AuditHeadRow.hash)).one()
+    rows = []
+    for seq, e in enumerate(entries, start=last - len(entries) + 1):
+        row = AuditRow(seq=seq, at=e.at.astimezone(dt.UTC), actor=e.actor, action=e.action, entity=e.entity,
+                       outcome=e.outcome, detail=canonical(dict(e.detail)).decode("utf-8"), prev_hash=prev)
+        row.hash = prev = entry_hash(prev, row)
+        rows.append(row)
+    db.execute(insert(AuditRow), [{c: getattr(r, c) for c in _COLUMNS} for r in rows])
+    db.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=prev))
+    return rows
+
+
 def record(session: Session, actor: str, action: str, entity: str, outcome: str = "ok",
            detail: Mapping[str, object] | None = None, now: dt.datetime | None = None) -> AuditRow:
     """Append an entry in the session's transaction (it commits or rolls back with the audited change)."""
-    if action.split(".")[0] not in ACTION_CODES or outcome not in OUTCOME_CODES:
-        raise ValueError(f"unknown audit action {action!r} or outcome {outcome!r}")
-    seq, prev = session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
-                                .values(seq=AuditHeadRow.seq + 1)
-                                .returning(AuditHeadRow.seq, AuditHeadRow.hash)).one()
-    row = AuditRow(seq=seq, at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC), actor=actor, action=action,
-                   entity=entity, outcome=outcome, detail=canonical(dict(detail or {})).decode("utf-8"),
-                   prev_hash=prev)
-    row.hash = entry_hash(prev, row)
-    session.add(row)
-    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=row.hash))
-    return row
+    entry = Entry(actor, action, entity, outcome, detail or {}, now or dt.datetime.now(dt.UTC))
+    return append(session, [entry])[0]
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def _passphrase(path: Path | None) -> str:
 def app_from_env() -> FastAPI:
     """The app built from $MINDBRIDGE_HUB_DB, $MINDBRIDGE_HUB_CLINIC_KEY and $MINDBRIDGE_PASSPHRASE."""
     clinic = load(Path(os.environ[ENV_CLINIC_KEY]), os.environ[ENV_PASSPHRASE])
-    return create_app(Hub.start(Settings(database_url=os.environ[ENV_DB]), clinic))
+    return create_app(Hub.start(Settings(database_url=os.environ[ENV_DB]), clinic), close_on_shutdown=True)
 
 
 @hub_app.command("serve")

@@ -3,7 +3,9 @@
 Everything here is signed by the patient and verified on arrival; the database keeps the signed tokens
 so every later decision re-checks them with `mindbridge.privacy` (validity, revocation and scope are
 checked at each use, so a revocation takes effect at once). Verifying a token is a pure function of its
-text, so the verified form of each token is cached in memory.
+text, so the verified form of each token is cached in memory. Every change here bumps the registry
+version (`hub_state`) in the same transaction: that is how the intake's cached view of the registry, in
+every process, learns that it went stale (see `registry_cache`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..privacy.consent import (
@@ -25,8 +27,8 @@ from ..privacy.consent import (
     to_fhir_consent,
 )
 from ..privacy.errors import ConsentRefused, ConsentWrongGrantee, MalformedInput, UnknownSigner
-from ..privacy.rotation import DeviceList, Roster, verify_device_list
-from .db import ConsentRow, PatientRow, StatusListRow
+from ..privacy.rotation import DeviceList, verify_device_list
+from .db import ConsentRow, HubStateRow, PatientRow, StatusListRow
 
 _device_list = lru_cache(maxsize=4096)(verify_device_list)
 _status_list = lru_cache(maxsize=4096)(read_status_list)
@@ -37,6 +39,12 @@ class NotEnrolled(LookupError):
     """The patient is not enrolled at this clinic."""
 
 
+def bump_version(session: Session) -> None:
+    """Mark the registry changed (in the caller's transaction); cached views of it are then rechecked."""
+    session.execute(update(HubStateRow).where(HubStateRow.id == 1)
+                    .values(registry_version=HubStateRow.registry_version + 1))
+
+
 def enrol(session: Session, device_list: str, now: dt.datetime) -> DeviceList:
     """Enrol a patient with their signed device list (a patient already enrolled is refused)."""
     devices = _device_list(device_list)
@@ -44,34 +52,30 @@ def enrol(session: Session, device_list: str, now: dt.datetime) -> DeviceList:
         raise MalformedInput(f"patient {devices.patient} is already enrolled; send a newer device list instead")
     session.add(PatientRow(did=devices.patient, enrolled_at=now, device_list=device_list,
                            device_list_version=devices.version, active_rules=[]))
+    bump_version(session)
     return devices
 
 
-class StoredRoster(Roster):
-    """The roster of device lists, read from the database at each use (for the envelope opener)."""
+def update_devices(session: Session, token: str) -> DeviceList:
+    """Replace an enrolled patient's device list with a newer signed version."""
+    new = _device_list(token)
+    row = session.get(PatientRow, new.patient)
+    if row is None:
+        raise NotEnrolled(f"patient {new.patient} is not enrolled")
+    if new.version <= row.device_list_version:
+        raise MalformedInput(f"device list version {new.version} of {new.patient} is not newer than "
+                             f"{row.device_list_version}")
+    row.device_list, row.device_list_version = token, new.version
+    bump_version(session)
+    return new
 
-    def __init__(self, session: Session) -> None:
-        super().__init__()
-        self.session = session
 
-    def update(self, token: str) -> DeviceList:
-        """Replace an enrolled patient's device list with a newer signed version."""
-        new = _device_list(token)
-        row = self.session.get(PatientRow, new.patient)
-        if row is None:
-            raise NotEnrolled(f"patient {new.patient} is not enrolled")
-        if new.version <= row.device_list_version:
-            raise MalformedInput(f"device list version {new.version} of {new.patient} is not newer than "
-                                 f"{row.device_list_version}")
-        row.device_list, row.device_list_version = token, new.version
-        return new
-
-    def authorise(self, patient: str, device: str, created: dt.datetime) -> None:
-        """Raise unless `device` was an active key of `patient` at `created`."""
-        row = self.session.get(PatientRow, patient)
-        if row is None:
-            raise UnknownSigner(f"patient {patient} is not enrolled at this clinic")
-        _device_list(row.device_list).authorise(device, created)
+def device_list_of(session: Session, patient: str) -> DeviceList:
+    """The verified device list of an enrolled patient; UnknownSigner if the patient is not enrolled."""
+    token = session.scalar(select(PatientRow.device_list).where(PatientRow.did == patient))
+    if token is None:
+        raise UnknownSigner(f"patient {patient} is not enrolled at this clinic")
+    return _device_list(token)
 
 
 class ConsentRegistry:
@@ -91,6 +95,7 @@ class ConsentRegistry:
             self.session.add(ConsentRow(id=grant.id, patient=grant.patient, purpose=grant.purpose,
                                         status_list=grant.status_list, expires=grant.expires, token=token,
                                         received_at=now))
+            bump_version(self.session)
         return grant
 
     def update_status(self, token: str) -> StatusList:
@@ -105,6 +110,9 @@ class ConsentRegistry:
             raise MalformedInput(f"status list {new.id} belongs to {row.issuer}, not to {new.issuer}")
         elif new.issued > row.issued:
             row.issued, row.token = new.issued, token
+        else:
+            return new
+        bump_version(self.session)
         return new
 
     def book(self, patient: str) -> ConsentBook:

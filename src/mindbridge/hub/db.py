@@ -207,6 +207,38 @@ class AuditHeadRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class HubStateRow(Base):
+    """One row: the registry version, bumped by every change to enrolments, device lists and consents.
+
+    The intake's writer locks this row for each batch, so a batch commits either wholly before a registry
+    change or after it, and knows when the opener's cached view of the registry went stale.
+    """
+
+    __tablename__ = "hub_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    registry_version: Mapped[int] = mapped_column(BigInteger)
+
+
+class InterruptionRow(Base):
+    """An item shown to a clinician as an interruptive alert on a clinic-local day (counts against the budget)."""
+
+    __tablename__ = "interruptions"
+    clinician: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class SurveyBaselineRow(Base):
+    """The envelope that carried a patient's first-ever administration of an instrument (response baseline)."""
+
+    __tablename__ = "survey_baselines"
+    patient: Mapped[str] = mapped_column(DID, primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(64), primary_key=True)
+    survey_date: Mapped[dt.date] = mapped_column(Date)
+    envelope_id: Mapped[str] = mapped_column(String(36))
+
+
 def sqlite_url(path: Path) -> str:
     """The SQLAlchemy URL of a SQLite file."""
     return f"sqlite+pysqlite:///{path.resolve()}"

@@ -1,147 +1,141 @@
-"""Envelope intake: open, check and store each envelope exactly once, in one transaction.
+"""Envelope intake: open each envelope (CPU-bound, any thread), then store it exactly once (the writer).
 
-An envelope is looked up first by the SHA-256 of its bytes: an exact retry of an accepted envelope gets
-the original receipt back and changes nothing. Otherwise the privacy opener checks it against the
-database (roster, consent registry, replay state) and, in the same transaction, the replay state is
-advanced, the envelope and its summary stored and the intake audited; the receipt is sent only after
-that transaction commits. A process killed at any point therefore leaves either the whole envelope or
-nothing, and a client that saw no receipt simply sends the same bytes again.
-
-Concurrent intakes of the same device serialise on its replay row (PostgreSQL row lock, SQLite write
-lock); a losing duplicate rolls back and is answered from the stored row. Refusals are audited in a
-transaction of their own, after the refused one has rolled back, so a refused envelope leaves nothing
-but its audit entry.
+`Intake.admit` does everything that needs no lock: the privacy opener's checks (size, recipient, time
+window, HPKE, signature, payload) and the registry's answers (device enrolment, consent) from the cached
+view in `registry_cache`. What comes out is a `Candidate` (opened) or a `Refusal` (to be audited).
+`Intake.submit` hands it to the process's single writer thread (`group_commit`), which writes
+concurrent requests' envelopes in one transaction (`intake_batch`): exact retries answered with the
+original receipt, replays refused, the replay state advanced, envelopes and audit entries stored. A
+request is answered only after that transaction commits, so a process killed at any instant leaves an
+envelope wholly stored or not at all, and a device that got no receipt sends the same bytes again.
+A refused envelope leaves nothing but its audit entry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
+from functools import partial
 
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..privacy.consent import Grant, Scope
 from ..privacy.envelope import Opener, parse_header
-from ..privacy.errors import PrivacyError, ReplayDetected
+from ..privacy.errors import ConsentRefused, PrivacyError, UnknownSigner
 from ..privacy.keys import Identity
 from ..privacy.replay import MemoryReplayGuard
 from ..privacy.rotation import Roster
 from ..summary import RiskSummary
-from . import audit
-from .consent_registry import ConsentRegistry, StoredRoster
-from .db import EnvelopeRow, ReplayHighestRow, ReplaySeenRow
+from .group_commit import GroupCommit
+from .intake_batch import Candidate, Item, Outcome, Receipt, Refusal, Refused, stored_receipts, write_batch
+from .registry_cache import RegistryCache
+
+__all__ = ["Intake", "Receipt", "Refused"]
 
 
-class DbReplayGuard:
-    """A replay guard in the hub's database, writing in the caller's session (the intake transaction)."""
+class Admission(Roster):
+    """The opener's roster, consent policy and replay guard for one envelope, answered from the cache.
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    Replays are decided by the writer, under its lock, against the database: here `check` and `record`
+    have nothing to look at, and the opener's own order of checks is otherwise kept.
+    """
+
+    def __init__(self, cache: RegistryCache) -> None:
+        super().__init__()
+        self.cache = cache
+        self.patient: str | None = None
+        self.needs = Scope()
+
+    def authorise(self, patient: str, device: str, created: dt.datetime) -> None:
+        """Raise unless `device` was an active key of `patient` at `created`."""
+        self.patient = patient
+        self.cache.authorise(patient, device, created)
+
+    def __call__(self, patient: str, needs: Scope, now: dt.datetime) -> Grant:
+        """The grant that covers what the summary discloses (remembered for the writer's recheck)."""
+        self.needs = needs
+        return self.cache.consent(patient, needs, now)
 
     def check(self, sender: str, seq: int, envelope_id: str) -> None:
-        """Raise ReplayDetected if this envelope would be a replay; change nothing."""
-        if self.session.get(ReplaySeenRow, envelope_id) is not None:
-            raise ReplayDetected(f"envelope {envelope_id} was already accepted")
-        highest = self.session.scalar(select(ReplayHighestRow.seq).where(ReplayHighestRow.sender == sender))
-        if highest is not None and seq <= highest:
-            raise ReplayDetected(f"sequence {seq} from {sender} is not above the highest accepted ({highest})")
+        """Nothing to check before the writer's lock (see the class)."""
 
     def record(self, sender: str, seq: int, envelope_id: str) -> None:
-        """Advance the sender's sequence only if `seq` is higher, and remember the id, atomically.
-
-        The conditional update and the id's primary key decide, not an earlier read: a concurrent intake
-        that got there first makes this one raise ReplayDetected or IntegrityError at the flush.
-        """
-        advanced = self.session.execute(update(ReplayHighestRow)
-                                        .where(ReplayHighestRow.sender == sender, ReplayHighestRow.seq < seq)
-                                        .values(seq=seq)).rowcount  # type: ignore[attr-defined]
-        if not advanced:
-            if self.session.scalar(select(ReplayHighestRow.seq).where(ReplayHighestRow.sender == sender)) is not None:
-                raise ReplayDetected(f"sequence {seq} from {sender} is not above the highest accepted")
-            self.session.add(ReplayHighestRow(sender=sender, seq=seq))
-        self.session.add(ReplaySeenRow(envelope_id=envelope_id, sender=sender))
-        self.session.flush()
+        """Nothing to record before the writer's lock (see the class)."""
 
     def state(self) -> tuple[dict[str, int], frozenset[str]]:
-        """Highest sequence per sender and the set of seen ids."""
-        highest = {r.sender: r.seq for r in self.session.scalars(select(ReplayHighestRow))}
-        return highest, frozenset(self.session.scalars(select(ReplaySeenRow.envelope_id)))
+        """No replay state is kept here."""
+        return {}, frozenset()
 
 
-class Receipt(BaseModel):
-    """What the hub answers for an accepted envelope (the same bytes again get the same receipt)."""
-
-    model_config = ConfigDict(frozen=True)
-    envelope_id: str
-    patient: str
-    seq: int
-    digest: str
-    received_at: dt.datetime
-
-
-def _receipt(row: EnvelopeRow) -> Receipt:
-    return Receipt(envelope_id=row.id, patient=row.patient, seq=row.seq, digest=row.digest,
-                   received_at=row.received_at)
+def refusal_of(data: bytes, digest: str, error: PrivacyError, now: dt.datetime) -> Refusal:
+    """A refusal naming the sender and envelope when the header can be read."""
+    try:
+        header, _ = parse_header(data)
+        actor, entity = header.sender, f"Envelope/{header.id}"
+    except PrivacyError:
+        actor, entity = "unknown", "Envelope/unparseable"
+    return Refusal(digest, actor, entity, error, now)
 
 
-class Refused(Exception):
-    """An envelope the hub will not store, with the privacy refusal's stable code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+Committed = Callable[[Sequence[Item], Sequence[Outcome | Exception]], None]
 
 
 class Intake:
     """Opens envelopes addressed to the clinic and stores each accepted one exactly once."""
 
-    def __init__(self, clinic: Identity, sessions: sessionmaker[Session]) -> None:
-        self.clinic, self.sessions = clinic, sessions
-        # A template: each intake swaps in the roster, replay guard and consent policy of its own transaction.
+    def __init__(self, clinic: Identity, engine: Engine, sessions: sessionmaker[Session],
+                 committed: Committed | None = None, max_batch: int = 512) -> None:
+        self.sessions = sessions
+        self.cache = RegistryCache(sessions, clinic.did)
+        # A template: each envelope swaps in its own Admission as roster, replay guard and consent policy.
         self.opener = Opener.for_clinic(clinic, Roster(), MemoryReplayGuard(), RiskSummary,
                                         lambda patient, scope, now: None)
+        self.writer: GroupCommit[Item, Outcome] = GroupCommit(
+            engine, partial(write_batch, cache=self.cache), committed or (lambda items, outcomes: None), max_batch)
 
-    def receive(self, data: bytes, now: dt.datetime | None = None) -> tuple[Receipt, bool]:
-        """Store an envelope; returns its receipt and whether it is new (False for an exact retry)."""
+    def admit(self, data: bytes, now: dt.datetime | None = None) -> Item | Outcome:
+        """Open and check an envelope (no lock): a candidate, a refusal, or the stored receipt of an exact retry."""
         now = now or dt.datetime.now(dt.UTC)
         digest = hashlib.sha256(data).hexdigest()
-        with self.sessions() as session:
-            stored = session.scalar(select(EnvelopeRow).where(EnvelopeRow.digest == digest))
-            if stored is not None:
-                return _receipt(stored), False
-            opener = replace(self.opener, roster=StoredRoster(session), guard=DbReplayGuard(session),
-                             consent=ConsentRegistry(session, self.clinic.did))
+        version = self.cache.version
+        error: PrivacyError | None = None
+        for attempt in range(2):
+            admission = Admission(self.cache)
             try:
-                opened = opener.open(data, now)
-                row = EnvelopeRow(id=opened.header.id, patient=opened.header.patient, sender=opened.header.sender,
-                                  seq=opened.header.seq, digest=digest, received_at=now,
-                                  window_end=opened.payload.window_end, summary=opened.payload.model_dump_json())
-                session.add(row)
-                audit.record(session, opened.header.sender, "intake", f"Envelope/{row.id}", "ok",
-                             {"patient": row.patient, "seq": row.seq, "digest": digest}, now)
-                session.commit()
-                return _receipt(row), True
-            except (PrivacyError, IntegrityError) as exc:
-                session.rollback()
-                refusal = exc if isinstance(exc, PrivacyError) else ReplayDetected(
-                    "a concurrent envelope with the same id or sequence was accepted first")
-            if isinstance(refusal, ReplayDetected):  # a concurrent copy of these very bytes may have won
-                stored = session.scalar(select(EnvelopeRow).where(EnvelopeRow.digest == digest))
-                if stored is not None:
-                    return _receipt(stored), False
-        self._audit_refusal(data, digest, refusal, now)
-        raise Refused(refusal.code, str(refusal)) from refusal
+                opened = replace(self.opener, roster=admission, guard=admission, consent=admission).open(data, now)
+                return Candidate(digest, opened.header, opened.payload, admission.needs, version, now)
+            except (UnknownSigner, ConsentRefused) as exc:  # perhaps a stale cache entry: read it again once
+                error = exc
+                if attempt == 0 and admission.patient is not None:
+                    self.cache.evict(admission.patient)
+                    continue
+            except PrivacyError as exc:
+                error = exc
+            break
+        assert error is not None
+        stored = self._stored(digest)  # an exact retry of an accepted envelope is answered even if now refused
+        return (stored, False) if stored is not None else refusal_of(data, digest, error, now)
 
-    def _audit_refusal(self, data: bytes, digest: str, exc: PrivacyError, now: dt.datetime) -> None:
-        try:
-            header, _ = parse_header(data)
-            actor, entity = header.sender, f"Envelope/{header.id}"
-        except PrivacyError:
-            actor, entity = "unknown", "Envelope/unparseable"
+    def _stored(self, digest: str) -> Receipt | None:
         with self.sessions() as session:
-            audit.record(session, actor, "intake", entity, "refused",
-                         {"code": exc.code, "reason": str(exc)[:300], "digest": digest}, now)
-            session.commit()
+            return stored_receipts(session, {digest}).get(digest)
+
+    def submit(self, admitted: Item | Outcome) -> Future[Outcome]:
+        """Queue an admitted envelope for the writer; the future resolves once its transaction committed."""
+        if isinstance(admitted, (Candidate, Refusal)):
+            return self.writer.submit(admitted)
+        done: Future[Outcome] = Future()
+        done.set_result(admitted)
+        return done
+
+    def receive(self, data: bytes, now: dt.datetime | None = None) -> Outcome:
+        """Store an envelope and wait for the commit; returns its receipt and whether it is new. Raises Refused."""
+        return self.submit(self.admit(data, now)).result()
+
+    def close(self) -> None:
+        """Finish the queued writes and stop the writer."""
+        self.writer.close()

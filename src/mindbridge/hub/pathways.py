@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,12 +48,17 @@ class Received:
 
 @dataclass(frozen=True)
 class PatientHistory:
-    """One patient's received summaries (any order), and which rules were active at the last evaluation."""
+    """One patient's received summaries (any order), and which rules were active at the last evaluation.
+
+    `first_surveys` are the summaries that carried the patient's first-ever administration of each
+    instrument, however old: the baseline a response is measured from (they may predate `received`).
+    """
 
     patient: str
     received: Sequence[Received]
     active_rules: frozenset[str] = frozenset()
     enrolled_at: dt.datetime | None = None
+    first_surveys: Sequence[Received] = ()
 
     def ordered(self) -> list[Received]:
         """Summaries sorted by the end of their window, then by creation time."""
@@ -120,20 +125,23 @@ def _deviation(test: DeviationTest, history: list[Received]) -> Finding:
     return Finding(False)
 
 
-def _survey(test: SurveyTest, history: list[Received], now: dt.datetime) -> Finding:
-    scored = [(r, s) for r in history for s in r.summary.surveys if s.instrument == test.instrument]
-    recent = [(r, s) for r, s in scored if (now.date() - s.date).days <= test.within_days]
+def _survey(test: SurveyTest, history: list[Received], now: dt.datetime, baselines: Sequence[Received]) -> Finding:
+    def scored(summaries: Iterable[Received]) -> list[tuple[Received, SurveyScore]]:
+        return [(r, s) for r in summaries for s in r.summary.surveys if s.instrument == test.instrument]
+
+    in_window = scored(history)
+    recent = [(r, s) for r, s in in_window if (now.date() - s.date).days <= test.within_days]
     if not recent:
         return Finding(False)
     received, latest = max(recent, key=lambda rs: rs[1].date)
-    first = min(scored, key=lambda rs: rs[1].date)[1]
+    first = min(scored(baselines) + in_window, key=lambda rs: rs[1].date)[1]
     item9 = latest.flagged_items.get("item9")
     change = (latest.total - first.total) / first.total if first.total > 0 else 0.0
     checks = [
         test.total_at_least is None or latest.total >= test.total_at_least,
         test.total_below is None or latest.total < test.total_below,
         test.item9_at_least is None or (item9 is not None and item9 >= test.item9_at_least),
-        test.response is None or (first is not latest and (change <= -0.5) == test.response),
+        test.response is None or (first != latest and (change <= -0.5) == test.response),
         test.remission_below is None or latest.total < test.remission_below,
     ]
     facts = {"instrument": latest.instrument, "total": f"{latest.total:g}", "item9": str(item9 if item9 is not None
@@ -156,10 +164,11 @@ def _gap(test: GapTest, history: list[Received], now: dt.datetime, enrolled: dt.
 
 
 def evaluate_condition(cond: Condition, history: list[Received], rule: Rule, now: dt.datetime,
-                       active: bool, enrolled: dt.datetime | None = None) -> Finding:
-    """Evaluate one condition tree over a patient's ordered summaries."""
+                       active: bool, enrolled: dt.datetime | None = None,
+                       baselines: Sequence[Received] = ()) -> Finding:
+    """Evaluate one condition tree over a patient's ordered summaries (and their first-ever surveys)."""
     def sub(c: Condition) -> Finding:
-        return evaluate_condition(c, history, rule, now, active, enrolled)
+        return evaluate_condition(c, history, rule, now, active, enrolled, baselines)
 
     if cond.risk is not None:
         return _risk(cond.risk, history, rule, active)
@@ -168,7 +177,7 @@ def evaluate_condition(cond: Condition, history: list[Received], rule: Rule, now
     if cond.deviation is not None:
         return _deviation(cond.deviation, history)
     if cond.survey is not None:
-        return _survey(cond.survey, history, now)
+        return _survey(cond.survey, history, now, baselines)
     if cond.data_gap is not None:
         return _gap(cond.data_gap, history, now, enrolled)
     if cond.not_ is not None:
@@ -231,7 +240,7 @@ class PathwayEngine:
         out = []
         for rule in self.pathway.rules:
             found = evaluate_condition(rule.when, ordered, rule, now, rule.id in history.active_rules,
-                                       history.enrolled_at)
+                                       history.enrolled_at, history.first_surveys)
             if on_rule is not None:
                 on_rule(rule, found)
             if found.holds:

@@ -11,11 +11,20 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from pydantic import TypeAdapter
-from sqlalchemy import select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..summary import Directive, RiskSummary
-from .db import DirectiveRow, EnvelopeRow, FeedbackRow, PatientRow, QueueItemRow
+from .db import (
+    DirectiveRow,
+    EnvelopeRow,
+    FeedbackRow,
+    InterruptionRow,
+    PatientRow,
+    QueueItemRow,
+    SurveyBaselineRow,
+    UserRow,
+)
 from .pathways import Received
 from .triage import Feedback, QueueItem
 
@@ -49,6 +58,26 @@ def history(session: Session, patient: str, now: dt.datetime, days: int) -> list
                                   EnvelopeRow.window_end <= now.date())
                            .order_by(EnvelopeRow.window_end, EnvelopeRow.received_at))
     return [Received(envelope_id, RiskSummary.model_validate_json(body)) for envelope_id, body in rows]
+
+
+def first_surveys(session: Session, patient: str) -> list[Received]:
+    """The summaries that carried the patient's first-ever administration of each instrument."""
+    rows = session.execute(select(EnvelopeRow.id, EnvelopeRow.summary)
+                           .join(SurveyBaselineRow, SurveyBaselineRow.envelope_id == EnvelopeRow.id)
+                           .where(SurveyBaselineRow.patient == patient).order_by(SurveyBaselineRow.instrument))
+    return [Received(envelope_id, RiskSummary.model_validate_json(body)) for envelope_id, body in rows]
+
+
+def patients(session: Session) -> list[str]:
+    """Every enrolled patient."""
+    return list(session.scalars(select(PatientRow.did).order_by(PatientRow.did)))
+
+
+def patients_to_sweep(session: Session, evaluated_before: dt.datetime) -> list[str]:
+    """Patients not evaluated since `evaluated_before`, or sent an envelope after their last evaluation."""
+    newer = exists().where(EnvelopeRow.patient == PatientRow.did, EnvelopeRow.received_at > PatientRow.evaluated_at)
+    stale = or_(PatientRow.evaluated_at.is_(None), PatientRow.evaluated_at < evaluated_before, newer)
+    return list(session.scalars(select(PatientRow.did).where(stale).order_by(PatientRow.did)))
 
 
 def open_items(session: Session, patients: Iterable[str]) -> list[QueueItem]:
@@ -98,3 +127,20 @@ def all_feedback(session: Session) -> list[Feedback]:
     rows = session.scalars(select(FeedbackRow).order_by(FeedbackRow.id))
     return [Feedback(r.item_id, r.rule_id, "accepted" if r.outcome == "accepted" else "overridden", r.reason, r.at)
             for r in rows]
+
+
+def lock_clinician(session: Session, clinician: str) -> None:
+    """Lock a clinician's row for the rest of the transaction (their budget is counted one request at a time)."""
+    session.execute(update(UserRow).where(UserRow.name == clinician).values(name=UserRow.name))
+
+
+def interrupted(session: Session, clinician: str, day: dt.date) -> set[str]:
+    """The items shown to the clinician as budgeted interruptive alerts on a clinic-local day."""
+    return set(session.scalars(select(InterruptionRow.item_id).where(InterruptionRow.clinician == clinician,
+                                                                    InterruptionRow.day == day)))
+
+
+def add_interruptions(session: Session, clinician: str, day: dt.date, item_ids: Iterable[str],
+                      now: dt.datetime) -> None:
+    """Count these items against the clinician's budget for the day."""
+    session.add_all(InterruptionRow(clinician=clinician, day=day, item_id=i, at=now) for i in item_ids)

@@ -1,34 +1,34 @@
-"""The hub as one object: settings, database, intake, and the directive cycle.
+"""The hub as one object: settings, database, intake (with its writer thread), and the directive cycle.
 
-The cycle, for one patient: read their recent summaries, evaluate the pathway (with the rules that were
-active last time, for hysteresis), fold the directives into the triage queue (merge, clear what stopped
-firing, escalate what waited too long), and store directives, items and the audit entry in one
-transaction that starts by locking the patient's row, so two cycles for one patient never interleave.
-It runs after every accepted envelope and, for everyone, whenever `cycle_all` is called (a week without
-data produces no envelope, so only a later cycle can see the gap). After the transaction commits, the
-new directives are handed to every registered sink: the seam where FHIR and CDS Hooks delivery attach.
+An envelope is answered once it is stored (group commit, see `intake`); its patient's directive cycle
+then runs in the background worker (`cycle.CycleWorker`), so the request path carries no pathway work.
+`settle` waits for the background cycles (tests, benchmarks); `cycle_all` runs every patient's cycle now
+(`POST /admin/cycle`, `mindbridge hub cycle`). New directives reach every function in `sinks` after
+their transaction commits: the seam for FHIR and CDS Hooks delivery.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, select, update
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..privacy.keys import Identity
-from ..summary import Directive
-from . import audit, repository
-from .db import PatientRow, make_engine, migrate, sessions
+from .cycle import CycleWorker, DirectiveCycle, DirectiveSink
+from .db import make_engine, migrate, sessions
 from .intake import Intake, Receipt
-from .pathways import DEFAULT_PATHWAY, PathwayEngine, PatientHistory
-from .triage import DEFAULT_POLICY, QueueItem, TriagePolicy, escalate, merge, resolve_cleared
+from .intake_batch import Item, Outcome
+from .pathways import DEFAULT_PATHWAY, PathwayEngine
+from .triage import DEFAULT_POLICY, TriagePolicy
 
-DirectiveSink = Callable[[list[Directive]], None]
+__all__ = ["DirectiveSink", "Hub", "Settings"]
 
 
 class Settings(BaseModel):
@@ -39,70 +39,79 @@ class Settings(BaseModel):
     pathway: Path = DEFAULT_PATHWAY
     policy: Path = DEFAULT_POLICY
     history_days: int = 90
+    timezone: Annotated[str, Field(description="The clinic's IANA time zone: its days bound the alert budget")] = "UTC"
+    cycle_debounce: Annotated[float, Field(ge=0, description="Seconds to gather a burst of changes")] = 0.2
+    sweep_every: Annotated[float, Field(gt=0, description="Seconds between sweeps for data gaps")] = 3600.0
+    max_batch: Annotated[int, Field(ge=1, description="Most envelopes written in one transaction")] = 512
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        ZoneInfo(v)  # raises for an unknown zone
+        return v
 
 
 @dataclass
 class Hub:
-    """A running hub: its clinic identity, database, pathway, triage policy and directive sinks."""
+    """A running hub: its clinic identity, database, intake, directive cycle and background worker."""
 
     settings: Settings
     clinic: Identity
     engine: Engine
     sessions: sessionmaker[Session]
-    pathway: PathwayEngine
-    policy: TriagePolicy
+    cycle: DirectiveCycle
+    worker: CycleWorker
     intake: Intake
-    sinks: list[DirectiveSink] = field(default_factory=list)
 
     @classmethod
     def start(cls, settings: Settings, clinic: Identity) -> Hub:
-        """Connect, migrate the schema to the newest revision, and load the pathway and policy."""
+        """Connect, migrate the schema to the newest revision, load pathway and policy, start the threads."""
         engine = make_engine(settings.database_url)
         migrate(engine)
         factory = sessions(engine)
-        return cls(settings, clinic, engine, factory, PathwayEngine.from_file(settings.pathway),
-                   TriagePolicy.from_file(settings.policy), Intake(clinic, factory))
+        cycle = DirectiveCycle(factory, PathwayEngine.from_file(settings.pathway),
+                               TriagePolicy.from_file(settings.policy), settings.history_days)
+        worker = CycleWorker(cycle, settings.cycle_debounce, settings.sweep_every)
+
+        def committed(items: Sequence[Item], outcomes: Sequence[Outcome | Exception]) -> None:
+            worker.mark({o[0].patient: o[0].received_at for o in outcomes if not isinstance(o, Exception) and o[1]})
+
+        return cls(settings, clinic, engine, factory, cycle, worker,
+                   Intake(clinic, engine, factory, committed, settings.max_batch))
 
     @property
-    def never_suppressed(self) -> frozenset[str]:
-        """Rules whose items no budget or snooze may hold back."""
-        return frozenset(r.id for r in self.pathway.pathway.rules if r.never_suppressed)
+    def sinks(self) -> list[DirectiveSink]:
+        """Called with each batch of new directives after it commits (append FHIR / CDS Hooks delivery here)."""
+        return self.cycle.sinks
+
+    @property
+    def pathway(self) -> PathwayEngine:
+        """The care pathway in use."""
+        return self.cycle.pathway
+
+    @property
+    def policy(self) -> TriagePolicy:
+        """The triage policy in use."""
+        return self.cycle.policy
+
+    def local_day(self, now: dt.datetime) -> dt.date:
+        """The clinic-local date at `now`."""
+        return now.astimezone(ZoneInfo(self.settings.timezone)).date()
 
     def receive(self, data: bytes, now: dt.datetime | None = None) -> tuple[Receipt, bool]:
-        """Take in one envelope (is it new?); a new one runs its patient's cycle before the receipt is returned."""
-        now = now or dt.datetime.now(dt.UTC)
-        receipt, new = self.intake.receive(data, now)
-        if new:
-            self.run_cycle(receipt.patient, now)
-        return receipt, new
-
-    def run_cycle(self, patient: str, now: dt.datetime) -> list[QueueItem]:
-        """Evaluate one patient's pathway and update their queue; returns the items that changed."""
-        with self.sessions() as session:
-            active, enrolled = repository.lock_patient(session, patient)
-            history = PatientHistory(patient, repository.history(session, patient, now, self.settings.history_days),
-                                     frozenset(active), enrolled)
-            directives = self.pathway.evaluate(history, now)
-            before = repository.open_items(session, [patient])
-            queue = merge(before, directives, now, self.never_suppressed)
-            queue = resolve_cleared(queue, {(d.patient, d.action) for d in directives}, now)
-            queue = escalate(queue, self.policy, now)
-            changed = [i for i in queue if i not in before]
-            new = repository.save_directives(session, directives)
-            repository.save_items(session, changed)
-            session.execute(update(PatientRow).where(PatientRow.did == patient)
-                            .values(active_rules=sorted({d.rule_id for d in directives}), evaluated_at=now))
-            if new or changed:
-                audit.record(session, "hub", "directive", f"Patient/{patient}", "ok",
-                             {"directives": [d.id for d in new], "items": {i.id: i.status for i in changed}}, now)
-            session.commit()
-        if new:
-            for sink in self.sinks:
-                sink(new)
-        return changed
+        """Take in one envelope (is it new?); its patient's cycle follows in the background."""
+        return self.intake.receive(data, now)
 
     def cycle_all(self, now: dt.datetime) -> int:
         """Run the cycle for every enrolled patient; returns how many queue items changed."""
-        with self.sessions() as session:
-            patients = list(session.scalars(select(PatientRow.did).order_by(PatientRow.did)))
-        return sum(len(self.run_cycle(p, now)) for p in patients)
+        return self.cycle.run_all(now)
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until the background cycles triggered so far have run."""
+        self.worker.settle(timeout)
+
+    def close(self) -> None:
+        """Finish queued writes, stop the threads, release the database."""
+        self.intake.close()
+        self.worker.close()
+        self.engine.dispose()

@@ -72,9 +72,9 @@ def clinic() -> Identity:
 @pytest.fixture
 def hub(db_url: str, clinic: Identity) -> Iterator[Hub]:
     """A started hub (schema migrated) on the test's database."""
-    started = Hub.start(Settings(database_url=db_url), clinic)
+    started = Hub.start(Settings(database_url=db_url, cycle_debounce=0.01), clinic)
     yield started
-    started.engine.dispose()
+    started.close()
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import datetime as dt
 import socket
 from dataclasses import dataclass
 
+from mindbridge.hub.consent_registry import ConsentRegistry, enrol
+from mindbridge.hub.service import Hub
 from mindbridge.privacy.consent import Scope, StatusList, issue_grant, new_status_list
 from mindbridge.privacy.envelope import Recipient, seal
 from mindbridge.privacy.keys import Identity
@@ -96,3 +98,15 @@ def make_kit(now: dt.datetime, clinic: str = CLINIC_DID, grant: bool = True) -> 
     token = issue_grant(patient, clinic, "treatment", SCOPE, now + dt.timedelta(days=90), status.id, 7,
                         now - dt.timedelta(days=1)) if grant else ""
     return Kit(patient, device, devices, status, token, now)
+
+
+def register(hub: Hub, kits: list[Kit], now: dt.datetime) -> None:
+    """Enrol each kit's patient with their device list, status list and (if any) grant, in-process."""
+    with hub.sessions() as s:
+        registry = ConsentRegistry(s, hub.clinic.did)
+        for k in kits:
+            enrol(s, k.device_list(), now)
+            registry.update_status(k.status_list())
+            if k.grant:
+                registry.add_grant(k.grant, now)
+        s.commit()

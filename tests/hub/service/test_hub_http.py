@@ -123,6 +123,7 @@ def test_item9_is_critical_and_unsnoozable_gap_raises_signal_lost_and_feedback_f
         client.post("/admin/panels", json={"clinician": "alice", "patient": kit.did}, headers=root)
         sent = client.post("/intake", content=kit.day(now.date(), to, p=0.2, surveys=[phq9(now.date(), 9, 1)]))
         assert sent.status_code == 201
+        hub.settle()  # the directive cycle runs in the background, off the request path
         queue = client.get("/queue", headers=alice).json()
         (critical,) = queue["interruptive"]
         assert critical["tier"] == "critical" and critical["never_suppressed"]

@@ -20,7 +20,7 @@ from mindbridge.hub.auth import NotAuthenticated, authenticate, issue_token
 from mindbridge.hub.commands import hub_app
 from mindbridge.hub.consent_registry import ConsentRegistry, enrol
 from mindbridge.hub.db import AuditRow, EnvelopeRow, UserRow, make_engine, migrate
-from mindbridge.hub.intake import DbReplayGuard
+from mindbridge.hub.intake_batch import BatchReplayGuard, lock_registry
 from mindbridge.hub.service import Hub
 from mindbridge.privacy.errors import ReplayDetected
 from mindbridge.privacy.keys import Identity
@@ -98,28 +98,41 @@ events = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 6), st.s
                   max_size=12)
 
 
+def _decide_in_batches(hub: Hub, events: list[tuple[str, int, str]], per_batch: int) -> list[bool]:
+    """Accept or refuse each event with the batch replay guard, `per_batch` events per transaction."""
+    decisions = []
+    for start in range(0, len(events), per_batch):
+        chunk = events[start:start + per_batch]
+        with hub.engine.begin() as db:
+            lock_registry(db)
+            guard = BatchReplayGuard(db, {s for s, _, _ in chunk}, {e for _, _, e in chunk})
+            for sender, seq, envelope in chunk:
+                try:
+                    guard.record(sender, seq, envelope)
+                    decisions.append(True)
+                except ReplayDetected:
+                    decisions.append(False)
+            guard.flush()
+    return decisions
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events)
-def test_database_replay_guard_decides_like_the_reference_guard(hub: Hub, events: list[tuple[str, int, str]]) -> None:
+@given(events, st.integers(1, 5))
+def test_database_replay_guard_decides_like_the_reference_guard(hub: Hub, events: list[tuple[str, int, str]],
+                                                                per_batch: int) -> None:
     run = uuid.uuid4().hex[:8]  # the database outlives one example: fresh names per example
-    reference, decisions = MemoryReplayGuard(), []
+    events = [(f"did:key:z{run}{sender}", seq, f"{run}-{envelope}") for sender, seq, envelope in events]
+    reference, expected = MemoryReplayGuard(), []
     for sender, seq, envelope in events:
-        sender, envelope = f"did:key:z{run}{sender}", f"{run}-{envelope}"
         try:
             reference.record(sender, seq, envelope)
-            expected = True
+            expected.append(True)
         except ReplayDetected:
-            expected = False
-        with hub.sessions() as s:
-            try:
-                DbReplayGuard(s).check(sender, seq, envelope)
-                DbReplayGuard(s).record(sender, seq, envelope)
-                s.commit()
-                decisions.append((expected, True))
-            except ReplayDetected:
-                s.rollback()
-                decisions.append((expected, False))
-    assert [d[0] for d in decisions] == [d[1] for d in decisions]
+            expected.append(False)
+    assert _decide_in_batches(hub, events, per_batch) == expected
+    with hub.engine.connect() as db:
+        stored = BatchReplayGuard(db, {s for s, _, _ in events}, {e for _, _, e in events}).state()
+    assert stored == reference.state(), "what the batches wrote is the reference guard's state"
 
 
 def test_tokens_are_stored_hashed_and_checked(hub: Hub) -> None:
