@@ -16,6 +16,7 @@ from rich.table import Table
 from . import __version__
 from .biomarkers.sleep_scoring import METHODS, score
 from .hub.commands import register as register_hub
+from .models.commands import register as register_models
 from .pipeline import feature_table, write_features
 from .plots import biomarker_overview
 from .privacy.commands import register as register_privacy
@@ -222,6 +223,23 @@ def sleep_wake_cmd(
     labels = np.where(result.sleep[slots] == 1, "sleep", "wake")
     pd.DataFrame({"timestamp": times, "sleep_probability": result.probability[slots], "label": labels}).to_csv(
         sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
+
+
+def depresjon_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ingest a Depresjon folder into a temporary store; its daily feature table and subjects table."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp))
+        try:
+            ingest(discover([folder]), ReadContext(), store)
+        except (NothingUsable, FileNotFoundError) as exc:
+            err.print(f"[red]Nothing was ingested.[/] {exc}", soft_wrap=True)
+            raise typer.Exit(1) from exc
+        return feature_table(store), store.table("subjects")
+
+
+register_models(app, depresjon_tables)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Risk models: training, subject-disjoint evaluation, calibration, conformal sets, baselines, export, cards."""

@@ -1,0 +1,154 @@
+"""The `mindbridge train` and `mindbridge evaluate` commands (typer + rich).
+
+`cli.py` registers them with a loader that turns a Depresjon folder into (daily feature table, subjects
+table), so this package never imports `sources/`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import __version__
+from .card import MetricValue, ModelCard
+from .depresjon import PROTOCOL, DepresjonResult, fit_depresjon, run_depresjon
+from .export import ONNX_FILE, PARAMS_FILE, LinearRisk, export_onnx, sha256
+from .features import ACTIGRAPHY_FEATURES
+from .globem import PUBLISHED_BALANCED_ACCURACY, load_sample, run_globem
+from .report import LABELS, comparison_rows, write_report
+
+Loader = Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]
+console = Console()
+err = Console(stderr=True)
+MODEL_ID = "depresjon-actigraphy-logistic"
+GARCIA_CEJA = ("Garcia-Ceja E. et al., Depresjon: a motor activity database of depression episodes in unipolar and "
+               "bipolar patients, ACM MMSys 2018.")
+
+
+def evaluate_with_progress(table: pd.DataFrame, subjects: pd.DataFrame, quiet: bool) -> DepresjonResult:
+    """Run the nested LOSO benchmark with a progress bar (none when `quiet`)."""
+    n = int(subjects["subject"].nunique())
+    with Progress(TextColumn("[bold]nested LOSO"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=err, transient=True, disable=quiet) as bar:
+        task = bar.add_task("", total=n)
+        return run_depresjon(table, subjects, on_fold=lambda s: bar.update(task, advance=1, description=s))
+
+
+def comparison_table(result: DepresjonResult) -> Table:
+    """Our figures beside the published ones, each row naming its protocol."""
+    keys = ("balanced_accuracy", "accuracy", "mcc", "auroc")
+    table = Table(title="Depresjon: depression vs control (Garcia-Ceja et al. 2018 data)")
+    for col in ("who", "protocol", "level", *(LABELS[k] for k in keys)):
+        table.add_column(col, justify="right" if col in LABELS.values() else "left")
+    for who, protocol, lvl, metrics in comparison_rows(result):
+        table.add_row(who, protocol, lvl, *(f"{metrics[k]:.3f}" if k in metrics else "–" for k in keys))
+    return table
+
+
+def model_card(result: DepresjonResult, threshold: float, artifacts: dict[str, str], days: int) -> ModelCard:
+    """The card of the model fitted on all Depresjon study-window days, with its nested LOSO metrics."""
+    metrics = {name: {k: MetricValue(value=v, lower=lvl.intervals[k][0], upper=lvl.intervals[k][1])
+                      for k, v in lvl.metrics.items()}
+               for name, lvl in (("per_person", result.per_person), ("per_day", result.per_day))}
+    return ModelCard(
+        model_id=MODEL_ID, version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        description="L2 logistic regression on one day of wrist-actigraphy biomarkers (activity level, "
+                    "fragmentation, circadian rhythm, actigraphic sleep), calibrated by Platt scaling; outputs "
+                    "the probability that the day belongs to a person in a depressive episode.",
+        intended_use="Research and decision support only: flags days whose rhythm resembles depressed "
+                     "patients' for a clinician to review alongside validated questionnaires. Not a diagnosis.",
+        limits=["Trained on 55 adults in Norway (23 inpatients/outpatients with unipolar or bipolar depression, "
+                "32 controls), one Actiwatch AW4 device; other devices need count rescaling and revalidation.",
+                "Controls were mostly employees and students: the model may learn occupational routine as much "
+                "as mood.",
+                "Per-day conformal coverage assumes exchangeable days; days of one person are correlated.",
+                f"Reached per-person nested LOSO AUROC {result.per_person.metrics['auroc']:.3f}, below the "
+                "0.95 target of issue 5."],
+        data=f"Depresjon: {GARCIA_CEJA}", days_used=f"{days} days: each subject's first `days` complete days "
+                                                    "(scores.csv study window); later days are mostly non-wear.",
+        protocol=PROTOCOL, features=list(ACTIGRAPHY_FEATURES), metrics=metrics,
+        calibration="Platt scaling fitted on user-grouped out-of-fold scores inside the training data, folded "
+                    "into the logistic weights.",
+        conformal={"alpha": result.alpha, "coverage": result.conformal_coverage,
+                   "mean_set_size": result.conformal_set_size},
+        decision_threshold=threshold, artifacts=artifacts, citation=GARCIA_CEJA)
+
+
+def register(app: typer.Typer, load_depresjon: Loader) -> None:
+    """Add `train` and `evaluate {depresjon,globem}` to the app; `load_depresjon` reads a Depresjon folder."""
+    evaluate_app = typer.Typer(help="Benchmarks of the risk models against published results.",
+                               no_args_is_help=True)
+    app.add_typer(evaluate_app, name="evaluate")
+
+    @evaluate_app.command("depresjon")
+    def evaluate_depresjon(
+        data: Annotated[Path, typer.Argument(help="Depresjon folder (condition/, control/, scores.csv).")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print the headline figures as one JSON object.")] = False,
+        report: Annotated[Path | None, typer.Option(help="Folder for report.md and PNG plots.")] = None,
+    ) -> None:
+        """Nested leave-one-subject-out evaluation, printed beside the published results."""
+        table, subjects = load_depresjon(data)
+        result = evaluate_with_progress(table, subjects, quiet=as_json)
+        if as_json:
+            print(json.dumps(result.as_json(), indent=1))
+            return
+        console.print(comparison_table(result))
+        console.print(f"Protocol: {result.protocol}.", soft_wrap=True)
+        console.print(f"Conformal sets (α={result.alpha}): coverage {result.conformal_coverage:.3f}, "
+                      f"mean size {result.conformal_set_size:.2f}.")
+        if report is not None:
+            console.print(f"Report: {write_report(result, report)}")
+
+    @evaluate_app.command("globem")
+    def evaluate_globem(
+        data: Annotated[Path, typer.Argument(help="GLOBEM sample folder holding INS-W-* datasets.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+    ) -> None:
+        """Weekly depression detection, past weeks → each user's last week, beside the GLOBEM paper."""
+        try:
+            result = run_globem(load_sample(data))
+        except (FileNotFoundError, ValueError) as exc:
+            err.print(f"[red]Cannot evaluate GLOBEM:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(1) from exc
+        if as_json:
+            print(json.dumps({"metrics": result.metrics, "protocol": result.protocol,
+                              "published_balanced_accuracy": result.published_balanced_accuracy,
+                              "train_weeks": result.train_weeks, "test_weeks": result.test_weeks}, indent=1))
+            return
+        table = Table(title=f"GLOBEM sample: {result.users} users, {result.train_weeks} training weeks, "
+                            f"{result.test_weeks} held-out weeks, {result.features} features")
+        for col in ("who", "balanced acc.", "AUROC", "MCC"):
+            table.add_column(col)
+        m = result.metrics
+        table.add_row("mindbridge (this run)", f"{m['balanced_accuracy']:.3f}", f"{m['auroc']:.3f}", f"{m['mcc']:.3f}")
+        table.add_row("GLOBEM best prior algorithm (Xu et al. 2022)", f"{PUBLISHED_BALANCED_ACCURACY:.3f}", "–", "–")
+        console.print(table)
+        console.print(f"Protocol: {result.protocol}.", soft_wrap=True)
+
+    @app.command("train")
+    def train(
+        data: Annotated[Path, typer.Argument(help="Depresjon folder (condition/, control/, scores.csv).")],
+        out: Annotated[Path, typer.Option(help="Folder for the model artifact, card and report.")] = Path("model"),
+    ) -> None:
+        """Evaluate by nested LOSO, fit on all subjects, export ONNX + numpy JSON, write the card and report."""
+        table, subjects = load_depresjon(data)
+        result = evaluate_with_progress(table, subjects, quiet=False)
+        model, days = fit_depresjon(table, subjects)
+        out.mkdir(parents=True, exist_ok=True)
+        files = [export_onnx(model.pipeline, len(ACTIGRAPHY_FEATURES), out / ONNX_FILE),
+                 LinearRisk.from_pipeline(model.pipeline, ACTIGRAPHY_FEATURES).save(out / PARAMS_FILE)]
+        card = model_card(result, model.threshold, {f.name: sha256(f) for f in files}, days)
+        json_card, md_card = card.write(out)
+        report = write_report(result, out / "report")
+        console.print(comparison_table(result))
+        for f in (*files, json_card, md_card, report):
+            console.print(f"wrote {f} ({f.stat().st_size:,} bytes)")

@@ -1,0 +1,131 @@
+"""The Depresjon benchmark: nested leave-one-subject-out depression detection from daily actigraphy
+features, per day and per person, beside the published subject-disjoint and mixed-fold results.
+
+Days used: each subject's first `days` complete days (the study window of scores.csv), 693 days of 55
+subjects (291 condition, 402 control), as in Garcia-Ceja et al. 2018. Per-person probability = mean of the
+person's day probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .conformal import coverage, mean_set_size
+from .evaluation import Predictions, binary_metrics, leave_one_subject_out, per_person, subject_bootstrap
+from .features import model_inputs, study_days
+from .training import C_GRID, RiskModel, fit_risk_model
+
+PROTOCOL = ("nested leave-one-subject-out (55 folds); C of an L2 logistic regression chosen by 5-fold grouped "
+            "CV AUROC inside each training fold, Platt calibration and split-conformal threshold fitted on "
+            "the same inner out-of-fold scores; decision threshold = training prevalence; days = first `days` "
+            "complete days per subject (693); "
+            "per-person = mean of day probabilities; 95% intervals by bootstrap over subjects")
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published figure on Depresjon, with the protocol that produced it."""
+
+    source: str
+    protocol: str
+    level: str
+    metrics: dict[str, float]
+
+
+PUBLISHED = (
+    Published("Garcia-Ceja et al. 2018 (linear SVM)", "10-fold CV mixing a subject's days (not subject-disjoint)",
+              "per_day", {"accuracy": 0.727, "mcc": 0.433}),
+    Published("Garcia-Ceja et al. 2018 (ZeroR)", "10-fold CV mixing a subject's days", "per_day",
+              {"accuracy": 0.580}),
+    Published("Garcia-Ceja 2018 features, re-run", "leave-one-subject-out", "per_day", {"mcc": 0.38}),
+    Published("Jakobsen et al. 2020 (deep net + SMOTE)", "leave-one-user-out", "per_person",
+              {"accuracy": 0.84, "mcc": 0.65}),
+    Published("nested LOSO, 2025 preprint", "nested leave-one-subject-out", "per_person",
+              {"accuracy": 0.855, "balanced_accuracy": 0.844, "auroc": 0.87}),
+)
+
+
+@dataclass(frozen=True)
+class Level:
+    """Metrics and their bootstrap intervals at one level (per day or per person)."""
+
+    metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    n: int
+
+
+@dataclass(frozen=True)
+class DepresjonResult:
+    """Everything the benchmark measured, ready for the table, the JSON and the report."""
+
+    per_day: Level
+    per_person: Level
+    days: pd.DataFrame
+    persons: pd.DataFrame
+    conformal_coverage: float
+    conformal_set_size: float
+    alpha: float
+    chosen_c: dict[str, float]
+    protocol: str = PROTOCOL
+    published: tuple[Published, ...] = field(default=PUBLISHED)
+
+    def as_json(self) -> dict[str, object]:
+        """The headline figures: per-person and per-day balanced accuracy, AUROC, MCC, accuracy, protocol."""
+        keys = ("balanced_accuracy", "auroc", "mcc", "accuracy")
+        return {"per_person": {k: self.per_person.metrics[k] for k in keys},
+                "per_day": {k: self.per_day.metrics[k] for k in keys},
+                "protocol": self.protocol,
+                "days": {"n": self.per_day.n, "condition": int(self.days["y"].sum()),
+                         "rule": "first `days` complete days per subject (scores.csv study window)"},
+                "conformal": {"alpha": self.alpha, "coverage": self.conformal_coverage,
+                              "mean_set_size": self.conformal_set_size}}
+
+
+def labelled_days(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
+    """The study-window days with label y (1 = condition group, 0 = control) from the subjects table."""
+    for col in ("subject", "days", "group"):
+        if col not in subjects.columns:
+            raise ValueError(f"subjects table lacks column {col!r}")
+    groups = subjects.set_index("subject")["group"]
+    unknown = sorted(set(groups) - {"condition", "control"})
+    if unknown:
+        raise ValueError(f"subjects table: unknown group value(s) {unknown}")
+    window = {str(s): int(d) for s, d in subjects.set_index("subject")["days"].dropna().items()}
+    days = study_days(table, window)
+    days["y"] = (days["subject"].map(groups) == "condition").astype(int)
+    return days
+
+
+def level(y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: np.ndarray, n_boot: int) -> Level:
+    """Metrics and subject-bootstrap intervals of one level."""
+    return Level(binary_metrics(y, p, threshold), subject_bootstrap(y, p, groups, threshold, n_boot=n_boot), len(y))
+
+
+def run_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, *, grid: tuple[float, ...] = C_GRID,
+                  n_boot: int = 500, alpha: float = 0.1,
+                  on_fold: Callable[[str], None] | None = None) -> DepresjonResult:
+    """Nested LOSO evaluation of the calibrated logistic risk model on the Depresjon daily feature table."""
+    days = labelled_days(table, subjects)
+    x, y, groups = model_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy()
+    pred: Predictions = leave_one_subject_out(
+        x, y, groups, lambda a, b, g: fit_risk_model(a, b, g, grid=grid, alpha=alpha), on_fold)
+    days = days[["subject", "date", "y"]].assign(p=pred.p, threshold=pred.threshold)
+    persons = per_person(pred, y, groups)
+    return DepresjonResult(
+        per_day=level(y, pred.p, groups, pred.threshold, n_boot),
+        per_person=level(persons["y"].to_numpy(), persons["p"].to_numpy(), persons["subject"].to_numpy(),
+                         persons["threshold"].to_numpy(), n_boot),
+        days=days, persons=persons, conformal_coverage=coverage(pred.sets, y),
+        conformal_set_size=mean_set_size(pred.sets), alpha=alpha, chosen_c=pred.chosen_c)
+
+
+def fit_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, alpha: float = 0.1) -> tuple[RiskModel, int]:
+    """The deployable model: fitted on every study-window day of every subject; returns it and the day count."""
+    days = labelled_days(table, subjects)
+    model = fit_risk_model(model_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy(), alpha=alpha)
+    return model, len(days)
+

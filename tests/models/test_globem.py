@@ -1,0 +1,44 @@
+"""The GLOBEM sample: loading weekly labels with 14-day features, and the past → last-week protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from mindbridge.models.commands import register
+from mindbridge.models.globem import load_dataset, load_sample, run_globem
+
+
+def test_sample_has_a_row_per_weekly_label(globem_dir: Path) -> None:
+    weeks = load_sample(globem_dir)
+    assert len(weeks) == 120 and weeks["pid"].nunique() == 40
+    assert set(weeks["dep"]) == {0, 1}
+    features = [c for c in weeks.columns if c.endswith(":14dhist")]
+    assert features and not any("_norm:" in c or "_dis:" in c for c in features)
+
+
+def test_last_week_protocol(globem_dir: Path) -> None:
+    result = run_globem(load_sample(globem_dir))
+    assert (result.train_weeks, result.test_weeks, result.users) == (80, 40, 40)
+    assert 0.0 <= result.metrics["balanced_accuracy"] <= 1.0
+
+
+def test_missing_label_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "INS-W-x" / "SurveyData").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"dep_weekly\.csv"):
+        load_dataset(tmp_path / "INS-W-x")
+    with pytest.raises(FileNotFoundError, match="no INS-W"):
+        load_sample(tmp_path / "INS-W-x")
+
+
+def test_cli_prints_ours_beside_the_paper(globem_dir: Path) -> None:
+    app = typer.Typer()
+    register(app, lambda folder: pytest.fail(f"Depresjon loader called for {folder}"))
+    result = CliRunner().invoke(app, ["evaluate", "globem", str(globem_dir)])
+    assert result.exit_code == 0, result.output
+    assert "0.691" in result.output and "mindbridge" in result.output
+    bad = CliRunner().invoke(app, ["evaluate", "globem", str(globem_dir / "nowhere")])
+    assert bad.exit_code == 1
