@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from medplum_server import fhir_server, schema  # noqa: F401  (session fixtures shared by every folder)
 from shared_data import shared_path
 
 

@@ -1,17 +1,14 @@
-"""Directives and evidence for the FHIR tests, hypothesis strategies that generate valid ones, and the test
-server handle with its SMART client registration."""
+"""Directives and evidence for the FHIR tests and hypothesis strategies that generate valid ones; the test
+server handle and key maker are re-exported from medplum_server."""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from dataclasses import dataclass
 
-import httpx
 from hypothesis import strategies as st
-from joserfc.jwk import ECKey
 
-from mindbridge.fhir.smart import public_jwks
+from medplum_server import FhirServer as FhirServer
+from medplum_server import new_key as new_key
 from mindbridge.summary import TIERS, Deviation, Directive, Evidence, Interval, RiskSummary, SurveyScore
 
 SCOPES = ["system/RiskAssessment.cr", "system/Observation.crs", "system/Task.crus", "system/*.cruds"]
@@ -93,25 +90,3 @@ def directives(draw: st.DrawFn) -> Directive:
         evidence=evidence(probability, deviations=devs, surveys=surveys,
                           days_without_data=draw(st.integers(0, 14))),
     )
-
-
-@dataclass(frozen=True)
-class FhirServer:
-    """The running test server: its origin and FHIR base, and client registration for SMART."""
-
-    origin: str
-
-    @property
-    def fhir_base(self) -> str:
-        """The FHIR R4 base URL."""
-        return f"{self.origin}/fhir/R4"
-
-    def register(self, client_id: str, key: ECKey) -> None:
-        """Register `client_id` with the public half of `key` at the token endpoint."""
-        reply = httpx.post(f"{self.origin}/admin/clients", json={"client_id": client_id, "jwks": public_jwks(key)})
-        reply.raise_for_status()
-
-
-def new_key() -> ECKey:
-    """A fresh P-384 signing key with a random kid."""
-    return ECKey.generate_key("P-384", parameters={"kid": uuid.uuid4().hex[:12]}, private=True)

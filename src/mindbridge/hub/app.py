@@ -29,7 +29,10 @@ from ..privacy.errors import ConsentRefused, PrivacyError
 from . import audit, repository
 from .access import Admin, Caller, Clinician, DbDep, HubDep, queue_for, read_patient, visible_patients
 from .auth import AccessDenied, NotAuthenticated, Principal, assign, panel
+from .cds import cds_router
 from .consent_registry import ConsentRegistry, enrol, update_devices
+from .ehr import ehr_router
+from .inbox_actions import actions_router
 from .intake import Receipt, Refused
 from .service import Hub
 from .triage import Feedback, QueueItem, TriageError, acknowledge, override_rates, snooze
@@ -388,7 +391,7 @@ def create_app(hub: Hub, close_on_shutdown: bool = False) -> FastAPI:
     app.state.hub = hub
     app.state.metrics = Metrics()
     for router in (intake_router, consent_router, patients_router, queue_router, admin_router, ops_router,
-                   inbox_router):
+                   inbox_router, actions_router, cds_router, ehr_router):
         app.include_router(router)
     _install_errors(app)
     return app

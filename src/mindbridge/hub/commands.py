@@ -22,6 +22,7 @@ from . import audit
 from .app import create_app
 from .auth import ROLES, Role, issue_token
 from .db import make_engine, migrate, sessions
+from .ehr import connect_from_env, write_export
 from .service import Hub, Settings
 
 ENV_PASSPHRASE = "MINDBRIDGE_PASSPHRASE"  # the variable the privacy commands read (importing them loads pandas)
@@ -89,6 +90,18 @@ def audit_verify_cmd(db: Db = DEFAULT_DB) -> None:
     console.print(f"audit log intact: {verdict.entries} entries; head {verdict.head}")
 
 
+@hub_app.command("fhir-export")
+def fhir_export_cmd(out: Annotated[Path, typer.Option(help="File for the FHIR R4 transaction Bundle (JSON).")],
+                    db: Db = DEFAULT_DB) -> None:
+    """Write every directive as one FHIR R4 transaction bundle (conditional creates: safe to push again)."""
+    engine = make_engine(db)
+    migrate(engine)
+    with sessions(engine)() as session:
+        directives, entries = write_export(session, out, "cli")
+    engine.dispose()
+    console.print(f"{directives} directive(s) as {entries} bundle entries written to {out}")
+
+
 def _passphrase(path: Path | None) -> str:
     if path is not None:
         return path.read_text(encoding="utf-8").splitlines()[0]
@@ -100,7 +113,8 @@ def _passphrase(path: Path | None) -> str:
 def app_from_env() -> FastAPI:
     """The app built from $MINDBRIDGE_HUB_DB, $MINDBRIDGE_HUB_CLINIC_KEY and $MINDBRIDGE_PASSPHRASE."""
     clinic = load(Path(os.environ[ENV_CLINIC_KEY]), os.environ[ENV_PASSPHRASE])
-    return create_app(Hub.start(Settings(database_url=os.environ[ENV_DB]), clinic), close_on_shutdown=True)
+    return connect_from_env(create_app(Hub.start(Settings(database_url=os.environ[ENV_DB]), clinic),
+                                       close_on_shutdown=True))
 
 
 @hub_app.command("serve")

@@ -11,8 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from ..access import TOKEN_COOKIE, Clinician, DbDep, HubDep, queue_for
+from ..csrf import csrf_token
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+templates.env.globals["csrf_token"] = csrf_token  # the forms in _item_actions.html
 inbox_router = APIRouter(tags=["inbox"])
 
 
