@@ -1,0 +1,76 @@
+"""The newest day's actigraphy biomarkers from the trailing window of minute counts the state keeps.
+
+The edge calls the biomarker families' own numpy column functions on an epoch grid of the window, so a
+day's features are by construction those the batch pipeline computes over the same trailing days
+(tested to 1e-9). Non-wear and the sleep scorer's device scale depend on the window's activity level,
+so they can differ from a batch run over a whole recording; docs/edge.md measures by how much.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from ..biomarkers.activity import FEATURES as ACTIVITY
+from ..biomarkers.activity import activity_columns
+from ..biomarkers.base import Feature, coverage_column
+from ..biomarkers.circadian import FEATURES as CIRCADIAN
+from ..biomarkers.circadian import WINDOW_DAYS, circadian_columns, hourly_counts, stability_variability
+from ..biomarkers.epochs import EpochGrid, nonwear
+from ..biomarkers.sleep import FEATURES as SLEEP
+from ..biomarkers.sleep import sleep_columns
+from ..biomarkers.sleep_scoring import REFERENCE_DEVICES
+
+EPOCH_S = 60
+PER_DAY = 1440
+# Whole-recording statistics have no meaning on a sliding window (and the model leaves them out).
+RECORDING_WIDE = frozenset({"interdaily_stability", "intradaily_variability", "m10_recording", "l5_recording",
+                            "relative_amplitude_recording"})
+FAMILY_FEATURES: dict[str, tuple[Feature, ...]] = {
+    "activity": ACTIVITY, "circadian": tuple(f for f in CIRCADIAN if f.name not in RECORDING_WIDE), "sleep": SLEEP}
+FAMILIES = tuple(FAMILY_FEATURES)
+COLUMNS: tuple[str, ...] = tuple(f.name for fs in FAMILY_FEATURES.values() for f in fs) + tuple(
+    coverage_column(name) for name in FAMILIES)
+
+
+def feature_units() -> dict[str, tuple[str, str]]:
+    """(family, UCUM unit) of every feature the edge computes."""
+    return {f.name: (family, f.unit) for family, fs in FAMILY_FEATURES.items() for f in fs}
+
+
+def window_grid(counts: np.ndarray, first_day: dt.date) -> EpochGrid:
+    """Minute counts `(days, 1440)` (NaN missing) as an epoch grid with non-wear flagged, leading empty days cut."""
+    rows = np.flatnonzero(~np.isnan(counts).all(axis=1))
+    start = int(rows[0]) if len(rows) else len(counts) - 1
+    kept = counts[start:]
+    worn = ~np.isnan(kept) & ~nonwear(kept, EPOCH_S)
+    return EpochGrid(np.datetime64(first_day, "D") + start, EPOCH_S, kept, worn)
+
+
+def newest_day(counts: np.ndarray, first_day: dt.date, source: str) -> dict[str, float]:
+    """Every activity, circadian and sleep feature of the window's last day, plus their coverage columns.
+
+    Sleep features belong to the night that ends on that day (noon to noon); a day without any sample gets
+    NaN features and zero coverage.
+    """
+    if counts.ndim != 2 or counts.shape[1] != PER_DAY:
+        raise ValueError(f"expected minute counts of shape (days, {PER_DAY}), got {counts.shape}")
+    out = dict.fromkeys(COLUMNS, np.nan)
+    for name in FAMILIES:
+        out[coverage_column(name)] = 0.0
+    if np.isnan(counts[-1]).all():
+        return out
+    grid = window_grid(counts, first_day)
+    last = EpochGrid(grid.days[-1], EPOCH_S, grid.counts[-1:], grid.worn[-1:])
+    _, activity = activity_columns(last)
+    _, circadian = circadian_columns(last)  # per-day measures need the day alone; IS and IV need the window
+    stability, variability = stability_variability(hourly_counts(grid), WINDOW_DAYS)
+    circadian.update(interdaily_stability_7d=stability, intradaily_variability_7d=variability)
+    days, sleep = sleep_columns(grid, "cole-kripke", 1.0 if source in REFERENCE_DEVICES else None)
+    for columns in (activity, circadian):
+        out.update({k: float(v[-1]) for k, v in columns.items() if k in out})
+    at = np.flatnonzero(days == grid.days[-1])
+    if len(at):
+        out.update({k: float(v[at[0]]) for k, v in sleep.items()})
+    return out

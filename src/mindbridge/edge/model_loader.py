@@ -1,0 +1,162 @@
+"""Load the exported risk model only when it verifies: an Ed25519 signature over its SHA-256 manifest by a
+trusted model-team key, or (until the exporter signs) the SHA-256 pinned in its model card.
+
+A model folder holds `model.json` (the numpy-only artifact of `models.export`, format
+`mindbridge-linear-risk/1`), `card.json` (the `models.card.ModelCard`) and, once signed,
+`signature.json`: `{"format", "signer" (did:key), "manifest" {file: sha256}, "signature"}` where the
+signature covers a domain tag and the RFC 8785 canonical JSON of `{"signer", "manifest"}`. When a
+signature file is present it must verify under one of the trusted signers and every listed file must
+match; there is no fallback. Predictions use numpy only (`models.export` imports scikit-learn, which
+the edge's memory budget cannot hold): impute NaN with the training median, standardise, logistic link,
+after `log1p` on the count-scale features (`LOG1P`, the same set as `models.features.LOG_SCALED`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+from pydantic import ValidationError
+
+from ..models.card import ModelCard
+from ..privacy.canonical import canonical
+from ..privacy.did import ed25519_of_did_key
+from ..privacy.errors import PrivacyError
+from ..privacy.keys import Identity, b64, unb64
+
+MODEL_FILE, CARD_FILE, SIGNATURE_FILE = "model.json", "card.json", "signature.json"
+ARTIFACT_FORMAT = "mindbridge-linear-risk/1"
+SIGNATURE_FORMAT = "mindbridge-model-signature/1"
+DOMAIN = SIGNATURE_FORMAT.encode("ascii") + b"\0"
+REQUIRED = (MODEL_FILE, CARD_FILE)
+LOG1P = frozenset({"activity_total", "activity_mean", "activity_sd", "activity_nonwear", "m10", "l5",
+                   "cosinor_mesor", "cosinor_amplitude"})
+Verification = Literal["signature", "pinned-sha256"]
+
+
+class ModelRefused(ValueError):
+    """The model folder does not verify or is not a usable artifact."""
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class EdgeModel:
+    """A verified linear risk model with its card facts."""
+
+    model_id: str
+    version: str
+    sha256: str
+    features: tuple[str, ...]
+    median: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    intercept: float
+    threshold: float
+    verified_by: Verification
+    signer: str | None = None
+
+    def inputs(self, values: Mapping[str, float]) -> np.ndarray:
+        """The model's input row from named daily features (count-scale ones log1p'd; NaN stays NaN)."""
+        x = np.array([values[name] for name in self.features], dtype=float)
+        logged = np.array([name in LOG1P for name in self.features])
+        x[logged] = np.log1p(np.clip(x[logged], 0.0, None))
+        return x
+
+    def probability(self, values: Mapping[str, float]) -> float:
+        """Calibrated probability that the day belongs to a depressive episode."""
+        x = self.inputs(values)
+        z = (np.where(np.isnan(x), self.median, x) - self.mean) / self.scale
+        return float(1.0 / (1.0 + np.exp(-(z @ self.weights + self.intercept))))
+
+
+def _signed_bytes(signer: str, manifest: Mapping[str, str]) -> bytes:
+    return DOMAIN + canonical({"signer": signer, "manifest": dict(manifest)})
+
+
+def sign_model(folder: Path, signer: Identity, files: Sequence[str] = REQUIRED) -> Path:
+    """Write `signature.json`: the signer's Ed25519 signature over the SHA-256 manifest of `files`."""
+    missing = [f for f in REQUIRED if f not in files]
+    if missing:
+        raise ModelRefused(f"a model signature must cover {', '.join(missing)}")
+    manifest = {name: file_sha256(folder / name) for name in sorted(files)}
+    signature = signer.signing.sign(_signed_bytes(signer.did, manifest))
+    path = folder / SIGNATURE_FILE
+    path.write_text(json.dumps({"format": SIGNATURE_FORMAT, "signer": signer.did, "manifest": manifest,
+                                "signature": b64(signature)}, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def _check_signature(folder: Path, trusted: Sequence[str]) -> str:
+    """Verify `signature.json` and the files it lists; return the signer's DID."""
+    path = folder / SIGNATURE_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        signer, manifest = doc["signer"], doc["manifest"]
+        if doc.get("format") != SIGNATURE_FORMAT or not isinstance(manifest, dict):
+            raise ModelRefused(f"{path}: not a {SIGNATURE_FORMAT} file")
+        signature = unb64(doc["signature"], f"{path}: signature")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, PrivacyError) as exc:
+        raise ModelRefused(f"{path}: damaged signature file ({exc})") from exc
+    if signer not in trusted:
+        raise ModelRefused(f"{path}: signed by {signer}, which is not a trusted model signer")
+    try:
+        ed25519_of_did_key(signer).verify(signature, _signed_bytes(signer, manifest))
+    except (InvalidSignature, PrivacyError) as exc:
+        raise ModelRefused(f"{path}: the signature does not verify under {signer}") from exc
+    unlisted = [f for f in REQUIRED if f not in manifest]
+    if unlisted:
+        raise ModelRefused(f"{path}: the signed manifest does not cover {', '.join(unlisted)}")
+    for name, digest in manifest.items():
+        if not (folder / name).is_file() or file_sha256(folder / name) != digest:
+            raise ModelRefused(f"{folder / name}: SHA-256 does not match the signed manifest (altered or missing)")
+    return str(signer)
+
+
+def load_model(folder: Path, trusted: Sequence[str] = (), require_signature: bool = False) -> EdgeModel:
+    """The verified model in `folder`; ModelRefused names the file and the reason when it does not verify."""
+    for name in REQUIRED:
+        if not (folder / name).is_file():
+            raise ModelRefused(f"{folder / name}: missing from the model folder")
+    signer: str | None = None
+    if (folder / SIGNATURE_FILE).exists():
+        signer = _check_signature(folder, trusted)
+    elif require_signature:
+        raise ModelRefused(f"{folder}: no {SIGNATURE_FILE}, and this device requires a signed model")
+    try:
+        card = ModelCard.read(folder)
+    except (ValidationError, ValueError) as exc:
+        raise ModelRefused(f"{folder / CARD_FILE}: not a valid model card ({exc})") from exc
+    digest = file_sha256(folder / MODEL_FILE)
+    if signer is None and card.artifacts.get(MODEL_FILE) != digest:
+        raise ModelRefused(f"{folder / MODEL_FILE}: SHA-256 {digest[:16]}… differs from the one pinned in the "
+                           "model card (altered artifact or card)")
+    return _parse_artifact(folder / MODEL_FILE, card, digest, "signature" if signer else "pinned-sha256", signer)
+
+
+def _parse_artifact(path: Path, card: ModelCard, digest: str, how: Verification, signer: str | None) -> EdgeModel:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelRefused(f"{path}: not JSON ({exc})") from exc
+    if data.get("format") != ARTIFACT_FORMAT:
+        raise ModelRefused(f"{path}: format {data.get('format')!r}, expected {ARTIFACT_FORMAT}")
+    features = tuple(data["features"])
+    arrays = {k: np.asarray(data[k], dtype=float) for k in ("median", "mean", "scale", "weights")}
+    wrong = [k for k, v in arrays.items() if v.shape != (len(features),)]
+    if wrong:
+        raise ModelRefused(f"{path}: field(s) {', '.join(wrong)} do not have {len(features)} values")
+    if list(features) != list(card.features):
+        raise ModelRefused(f"{path}: features differ from the model card's")
+    return EdgeModel(card.model_id, card.version, digest, features, intercept=float(data["intercept"]),
+                     threshold=card.decision_threshold, verified_by=how, signer=signer, **arrays)

@@ -1,0 +1,89 @@
+"""Build the day's RiskSummary: window probability with its interval, risk band, deviations, coverage, surveys.
+
+Probability: the mean calibrated probability of the scored days among the last `SUMMARY_DAYS` (a day is
+scored when at least `MIN_COVERAGE` of it was worn), as the Depresjon benchmark aggregates a person's
+days. Interval: 90 % percentile bootstrap of that mean over the scored days (`B` resamples, seeded by the
+day so a replay is reproducible); it reflects day-to-day spread only, not the model's own uncertainty
+(the exported card carries no per-prediction conformal bound yet). Risk band against the card's decision
+threshold t: high when the interval's lower bound is at least t, low when its upper bound is below t,
+moderate otherwise. The window is the raw input span: from the first scored day's trailing feature
+window to the day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+
+from ..biomarkers.base import coverage_column
+from ..summary import MAX_SURVEYS, Interval, RiskSummary, SurveyScore
+from .baseline import top_deviations
+from .daily import FAMILIES, feature_units
+from .model_loader import EdgeModel
+
+SUMMARY_DAYS = 7
+MIN_COVERAGE = 0.75
+LEVEL = 0.9
+B = 1000
+
+
+def scored(coverage: np.ndarray) -> np.ndarray:
+    """Which days are worn enough for their probability to count."""
+    return np.asarray(coverage, dtype=float) >= MIN_COVERAGE
+
+
+def bootstrap_interval(p: np.ndarray, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval (level `LEVEL`) of the mean of `p`, reproducible for a given seed."""
+    if len(p) == 1:
+        return float(p[0]), float(p[0])
+    rng = np.random.default_rng(seed)
+    means = p[rng.integers(0, len(p), size=(B, len(p)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    mean = float(p.mean())
+    return min(float(lo), mean), max(float(hi), mean)
+
+
+def risk_band(interval: Interval, threshold: float) -> Literal["low", "moderate", "high"]:
+    """'high' when the whole interval is at or above the threshold, 'low' when wholly below, else 'moderate'."""
+    if interval.lower >= threshold:
+        return "high"
+    return "low" if interval.upper < threshold else "moderate"
+
+
+def survey_scores(day: dt.date, answers: Mapping[str, float]) -> list[SurveyScore]:
+    """Every questionnaire the answers (LOINC item code → 0–3) score validly, e.g. PHQ-9 with item 9 flagged.
+
+    `biomarkers.surveys` imports pandas, so it is loaded only on a day that brings answers.
+    """
+    from ..biomarkers.surveys import score_all
+
+    return [SurveyScore(instrument=s.instrument, loinc=s.loinc, date=day, total=s.total, band=s.band,
+                        flagged_items=s.flagged_items)
+            for s in score_all(answers) if np.isfinite(s.total)][:MAX_SURVEYS]
+
+
+def build_summary(*, subject: str, model: EdgeModel, days: list[dt.date], features: np.ndarray,
+                  columns: tuple[str, ...], probability: np.ndarray, window_days: int, now: dt.datetime,
+                  answers: Mapping[str, float] | None = None) -> RiskSummary | None:
+    """The summary of the last day in `days` from the history arrays, or None when no recent day is scored."""
+    day = days[-1]
+    col = {name: features[:, j] for j, name in enumerate(columns)}
+    recent = np.array([(day - d).days < SUMMARY_DAYS for d in days])
+    use = recent & scored(col[coverage_column("activity")]) & ~np.isnan(probability)
+    if not use.any():
+        return None
+    p = probability[use]
+    lower, upper = bootstrap_interval(p, day.toordinal())
+    interval = Interval(lower=lower, upper=upper, level=LEVEL, method="bootstrap")
+    first = days[int(np.flatnonzero(use)[0])] - dt.timedelta(days=window_days - 1)
+    today = {name: float(v[-1]) for name, v in col.items()}
+    return RiskSummary(
+        subject=subject, window_start=first, window_end=day, created_at=now, model_id=model.model_id,
+        model_version=model.version, probability=float(p.mean()), interval=interval,
+        risk_band=risk_band(interval, model.threshold),
+        deviations=top_deviations(today, {k: v[:-1] for k, v in col.items()}, feature_units()),
+        coverage={f: float(np.clip(today[coverage_column(f)], 0.0, 1.0)) for f in FAMILIES},
+        surveys=survey_scores(day, answers) if answers else [])

@@ -1,0 +1,64 @@
+"""Incremental equals batch: the engine's day-by-day features and probabilities match the pandas pipeline's
+over the same trailing window, on real Depresjon recordings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from edge.world import Clinic, depresjon_series, new_engine
+from mindbridge.biomarkers.activity import ActivityFamily
+from mindbridge.biomarkers.circadian import CircadianFamily
+from mindbridge.biomarkers.sleep import SleepFamily
+from mindbridge.biomarkers.table import daily_table
+from mindbridge.datapoints import Series
+from mindbridge.edge.daily import COLUMNS
+from mindbridge.edge.engine import split_days
+from mindbridge.models.export import PARAMS_FILE, LinearRisk
+from mindbridge.models.features import ACTIGRAPHY_FEATURES, model_inputs
+from mindbridge.sources.base import ReadContext
+from mindbridge.sources.depresjon import DepresjonActigraphy
+
+FAMILIES = [ActivityFamily(), CircadianFamily(), SleepFamily()]
+
+
+def trailing(series: Series, day: dt.date, days: int) -> Series:
+    """The recording cut to the local days (day − days, day]."""
+    local = series.local_date()
+    keep = (local > np.datetime64(day - dt.timedelta(days=days), "D")) & (local <= np.datetime64(day, "D"))
+    return Series(series.subject, series.kind, series.source, series.tz, series.time[keep],
+                  {k: v[keep] for k, v in series.columns.items()})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("subject", ["condition_3", "control_1"])  # control_1 crosses the spring DST gap
+def test_day_by_day_equals_batch_over_the_same_window(depresjon_dir: Path, tmp_path: Path, model_dir: Path,
+                                                      clinic: Clinic, subject: str) -> None:
+    series = depresjon_series(depresjon_dir, subject)
+    engine = new_engine(tmp_path / "state", model_dir, clinic)
+    batch_model = LinearRisk.load(model_dir / PARAMS_FILE)
+    compared = 0
+    for day, part in split_days(series)[:24]:
+        engine.ingest_day(day, part)
+        table = daily_table([trailing(series, day, engine.state.window_days)], FAMILIES)
+        row = table.loc[[pd.Timestamp(day)]]
+        mine = dict(zip(COLUMNS, engine.state.features[-1], strict=True))
+        for name in COLUMNS:
+            assert np.isclose(mine[name], float(row[name].iloc[0]), rtol=0, atol=1e-9, equal_nan=True), (day, name)
+        expected = batch_model.predict_proba(model_inputs(row, ACTIGRAPHY_FEATURES))[0]
+        assert engine.day_probabilities()[day] == pytest.approx(expected, abs=1e-9)
+        compared += 1
+    assert compared >= 16
+
+
+def test_lean_reader_equals_the_canonical_reader(depresjon_dir: Path) -> None:
+    path = depresjon_dir / "control" / "control_1.csv"  # holds the 2003 spring daylight-saving gap
+    canonical = DepresjonActigraphy().read(path, ReadContext()).series[0]
+    lean = depresjon_series(depresjon_dir, "control_1")
+    assert np.array_equal(lean.time, canonical.time)
+    assert np.array_equal(lean.values, canonical.values)
+    assert (lean.tz, lean.source) == (canonical.tz, canonical.source)
