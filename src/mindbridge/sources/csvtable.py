@@ -98,7 +98,9 @@ def _fast(data: bytes, wanted: dict[str, ColumnType], fmt: str | None) -> CsvCol
         else:
             cols[c] = np.asarray(arr.to_pylist(), dtype=object)
     lines = np.arange(2, table.num_rows + 2)
-    blank = np.logical_and.reduce([table.column(c).is_null().to_numpy(zero_copy_only=False) for c in wanted])
+    nullable = [c for c in wanted if table.column(c).null_count]
+    blank = (np.logical_and.reduce([table.column(c).is_null().to_numpy(zero_copy_only=False) for c in wanted])
+             if len(nullable) == len(wanted) else np.zeros(table.num_rows, dtype=bool))
     if blank.any():  # blank lines carry no record: skip them as the careful path does
         cols = {c: v[~blank] for c, v in cols.items()}
         lines = lines[~blank]
