@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .biomarkers.catalogue import render as render_catalogue
 from .biomarkers.sleep_scoring import METHODS, score
 from .hub.commands import register as register_hub
 from .models.commands import register as register_models
@@ -174,7 +175,8 @@ def features_cmd(
     run_features(store, out)
 
 
-biomarkers_app = typer.Typer(help="Biomarker tools: run one scorer alone on a file.", no_args_is_help=True)
+biomarkers_app = typer.Typer(help="Biomarker tools: the feature catalogue, one scorer alone on a file.",
+                             no_args_is_help=True)
 app.add_typer(biomarkers_app, name="biomarkers")
 
 
@@ -199,6 +201,19 @@ def read_epochs(path: Path, epoch_s: int) -> tuple[np.ndarray, np.ndarray, np.nd
         raise NotReadable("no epochs")
     slots = (times - times[0]).view(np.int64) // (epoch_s * 1_000_000_000)
     return times, slots, counts
+
+
+@biomarkers_app.command("catalogue")
+def catalogue_cmd(
+    out: Annotated[Path | None, typer.Option(help="Write the Markdown here instead of standard output.")] = None,
+) -> None:
+    """Print (or write) the documented table of every biomarker family's features: docs/biomarkers.md."""
+    text = render_catalogue()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"Wrote {out}")
 
 
 @biomarkers_app.command("sleep-wake")
