@@ -15,7 +15,7 @@ no negation handling), in percent as in the LIWC tradition (Tausczik & Pennebake
 | language_negative_emotion | % | negative-emotion words per 100 words |
 
 `coverage_language` is min(1, words / 100): a day with 100 words or more is fully covered. Rates are NaN
-on days without words. Sentence embeddings (an optional encoder package) are not implemented.
+on days without words. Sentence embeddings of the same text are the optional `embeddings` module (`EmbeddingFamily`).
 """
 
 from __future__ import annotations
