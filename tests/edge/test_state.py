@@ -1,0 +1,121 @@
+"""The persisted state: resume after a kill gives the same summaries; damage is refused; size stays bounded."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.world import NOW, Clinic, depresjon_series, new_engine
+from mindbridge.datapoints import Kind, Series
+from mindbridge.edge.daily import PER_DAY
+from mindbridge.edge.engine import EdgeEngine, split_days
+from mindbridge.edge.state import EdgeState, StateError, load_state
+from mindbridge.privacy.keys import Identity
+
+DAY0 = dt.date(2024, 1, 1)
+
+
+def synthetic_day(day: dt.date, seed: int) -> Series:
+    """A day of minute counts in UTC: quiet nights, active days, random level."""
+    rng = np.random.default_rng(seed)
+    t = np.datetime64(day, "ns") + np.arange(PER_DAY) * np.timedelta64(60, "s")
+    hour = np.arange(PER_DAY) / 60
+    counts = rng.poisson(np.where((hour > 7) & (hour < 23), 200 + 50 * rng.random(), 2)).astype(float)
+    return Series("s", Kind.ACTIVITY_COUNTS, "Actiwatch AW4", "UTC", t, {"value": counts})
+
+
+def utc_engine(path: Path, model_dir: Path, world: Clinic) -> EdgeEngine:
+    EdgeEngine.init(path, model_dir, world.device, tz="UTC", source="Actiwatch AW4")
+    return EdgeEngine.open(path, model_dir, world.device, world.recipient)
+
+
+@pytest.mark.slow
+def test_resuming_after_any_day_gives_the_same_summaries(depresjon_dir: Path, tmp_path: Path, model_dir: Path,
+                                                         clinic: Clinic) -> None:
+    days = split_days(depresjon_series(depresjon_dir, "condition_2"))[:12]
+    straight = new_engine(tmp_path / "straight", model_dir, clinic)
+    expected = [straight.ingest_day(d, part, now=NOW) for d, part in days]
+    assert sum(s is not None for s in expected) >= 8
+    for kill_after in range(1, len(days)):
+        path = tmp_path / f"killed-{kill_after}"
+        first = new_engine(path, model_dir, clinic)
+        got = [first.ingest_day(d, part, now=NOW) for d, part in days[:kill_after]]
+        del first  # the process dies; only the file survives
+        resumed = EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
+        got += [resumed.ingest_day(d, part, now=NOW) for d, part in days[kill_after:]]
+        assert got == expected, kill_after
+
+
+def test_damaged_state_is_refused_never_reset(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    engine = utc_engine(path, model_dir, clinic)
+    for k in range(3):
+        engine.ingest_day(DAY0 + dt.timedelta(days=k), synthetic_day(DAY0 + dt.timedelta(days=k), k))
+    good = path.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x01
+    for damaged, why in ((good[: len(good) // 3], "truncated"), (bytes(flipped), "bit flip"),
+                         (good.replace(b"/1\n", b"/9\n", 1), "other version"), (b"", "empty")):
+        path.write_bytes(damaged)
+        with pytest.raises(StateError, match=str(path)):
+            EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
+        assert path.read_bytes() == damaged, why  # nothing was reset
+    path.write_bytes(good)
+    assert load_state(path).last_day == DAY0 + dt.timedelta(days=2)
+
+
+def test_init_refuses_to_overwrite_and_open_refuses_another_device(tmp_path: Path, model_dir: Path,
+                                                                   clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    utc_engine(path, model_dir, clinic)
+    with pytest.raises(StateError, match="already exists"):
+        EdgeEngine.init(path, model_dir, clinic.device, tz="UTC", source="x")
+    stranger = Identity.generate("device", patient=clinic.patient.did)
+    with pytest.raises(StateError, match="belongs to device"):
+        EdgeEngine.open(path, model_dir, stranger, clinic.recipient)
+
+
+def test_days_must_come_in_order(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    engine = utc_engine(tmp_path / "state", model_dir, clinic)
+    engine.ingest_day(DAY0, synthetic_day(DAY0, 0))
+    with pytest.raises(StateError, match="not after the last processed day"):
+        engine.ingest_day(DAY0, synthetic_day(DAY0, 0))
+
+
+@pytest.mark.slow
+def test_state_size_stays_bounded(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    engine = utc_engine(path, model_dir, clinic)
+    sizes = []
+    for k in range(70):
+        day = DAY0 + dt.timedelta(days=k)
+        engine.ingest_day(day, synthetic_day(day, k))
+        sizes.append(path.stat().st_size)
+    assert max(sizes) < 200 * 1024
+    assert max(sizes[40:]) <= 1.1 * max(sizes[30:40])  # no growth once the history is full
+    assert len(engine.state.days) == 29 and engine.state.counts.shape == (7, PER_DAY)
+
+
+@settings(max_examples=60, deadline=None)
+@given(gaps=st.lists(st.integers(min_value=1, max_value=10), min_size=1, max_size=25),
+       window=st.integers(min_value=2, max_value=9))
+def test_ring_buffer_keeps_exactly_the_last_window_of_days(gaps: list[int], window: int) -> None:
+    state = EdgeState("did:key:z", "did:key:d", "UTC", "x", "m", "1", "0" * 64, window_days=window)
+    day, fed = DAY0, {}
+    for gap in gaps:
+        day += dt.timedelta(days=gap)
+        fed[day] = np.full(PER_DAY, float(len(fed)))
+        state.push_day(day, fed[day])
+    assert state.last_day == day and state.first_day is not None
+    assert len(state.counts) <= window
+    for row, values in enumerate(state.counts):
+        d = state.first_day + dt.timedelta(days=row)
+        expected = fed.get(d, np.full(PER_DAY, np.nan))
+        assert np.array_equal(values, expected, equal_nan=True)
+    restored = EdgeState.from_bytes(state.to_bytes(), "mem")
+    assert np.array_equal(restored.counts, state.counts, equal_nan=True) and restored.first_day == state.first_day

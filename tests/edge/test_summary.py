@@ -1,0 +1,109 @@
+"""Summaries: valid RiskSummary with provenance, no raw series, opened at the clinic; baseline and bands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from edge.world import NOW, Clinic, depresjon_series, new_engine
+from mindbridge.biomarkers.surveys import PHQ9, PHQ9_ITEM9
+from mindbridge.edge.baseline import top_deviations
+from mindbridge.edge.daily import COLUMNS, feature_units
+from mindbridge.edge.engine import DayRefused, split_days
+from mindbridge.edge.replay import replay
+from mindbridge.edge.summary_builder import bootstrap_interval, risk_band
+from mindbridge.models import baseline as model_baseline
+from mindbridge.privacy.errors import ReplayDetected
+from mindbridge.privacy.payload import refuse_raw_series
+from mindbridge.summary import Interval, RiskSummary
+
+
+@pytest.mark.slow
+def test_replay_seals_one_envelope_per_day_that_opens_at_the_clinic(depresjon_dir: Path, tmp_path: Path,
+                                                                     model_dir: Path, clinic: Clinic) -> None:
+    engine = new_engine(tmp_path / "state", model_dir, clinic)
+    series = depresjon_series(depresjon_dir, "condition_1")
+    report = replay(engine, series, tmp_path / "out", now=NOW)
+    assert report.days == len(split_days(series)) and report.sealed == len(report.envelopes) >= report.days - 2
+    seqs = []
+    for path in report.envelopes:
+        opened = clinic.opener.open(path.read_bytes(), now=NOW)
+        summary = opened.payload
+        assert isinstance(summary, RiskSummary) and summary.subject == clinic.patient.did
+        assert (summary.model_id, summary.model_version) == ("edge-test-logistic", "0.0.1")
+        day = dt.date.fromisoformat(path.name[:10])
+        assert summary.window_end == day and summary.window_start < day
+        assert set(summary.coverage) == {"activity", "circadian", "sleep"}
+        data = summary.model_dump(mode="json")
+        refuse_raw_series(data)
+        assert len(json.dumps(data)) < 4000  # a summary, not a series
+        seqs.append(opened.header.seq)
+    assert seqs == list(range(1, len(seqs) + 1)) and engine.state.seq == len(seqs)
+    with pytest.raises(ReplayDetected):
+        clinic.opener.open(report.envelopes[-1].read_bytes(), now=NOW)
+
+
+@pytest.mark.slow
+def test_deviations_equal_the_model_teams_baseline(depresjon_dir: Path, tmp_path: Path, model_dir: Path,
+                                                   clinic: Clinic) -> None:
+    engine = new_engine(tmp_path / "state", model_dir, clinic)
+    found = 0
+    for day, part in split_days(depresjon_series(depresjon_dir, "control_2")):
+        summary = engine.ingest_day(day, part, now=NOW)
+        table = pd.DataFrame(engine.state.features, columns=list(COLUMNS),
+                             index=pd.DatetimeIndex([pd.Timestamp(d) for d in engine.state.days]))
+        expected = model_baseline.top_deviations(table, pd.Timestamp(day))
+        assert summary is None or summary.deviations == expected
+        found += len(expected)
+    assert found >= 3
+
+
+def test_deviation_known_answer() -> None:
+    past = {name: np.full(9, np.nan) for name in COLUMNS}
+    past["sleep_midpoint"] = np.array([2.0, 3.0, 4.0, 2.0, 3.0, 4.0, 2.0, 3.0, 4.0])  # median 3 h, MAD 1 h
+    past["activity_mean"] = np.array([100.0, 110, 90, 100, 105, 95, 100, 100, 100])  # today is usual
+    today = dict.fromkeys(COLUMNS, np.nan) | {"sleep_midpoint": 6.5, "activity_mean": 101.0}
+    [dev] = top_deviations(today, past, feature_units())
+    assert (dev.biomarker, dev.family, dev.unit, dev.baseline, dev.days) == ("sleep_midpoint", "sleep", "h", 3.0, 9)
+    assert dev.robust_z == pytest.approx(3.5 / 1.4826)
+    assert dev.text == "sleep midpoint 3.5 h later than this patient's usual"
+    past["sleep_midpoint"][:3] = np.nan  # six days of history are not enough
+    assert top_deviations(today, past, feature_units()) == []
+
+
+def test_bootstrap_interval_and_bands() -> None:
+    lo, hi = bootstrap_interval(np.array([0.2, 0.4, 0.6, 0.8]), seed=3)
+    assert lo < 0.5 < hi and (lo, hi) == bootstrap_interval(np.array([0.2, 0.4, 0.6, 0.8]), seed=3)
+    assert bootstrap_interval(np.array([0.3]), seed=1) == (0.3, 0.3)
+    assert risk_band(Interval(lower=0.5, upper=0.7), 0.42) == "high"
+    assert risk_band(Interval(lower=0.1, upper=0.41), 0.42) == "low"
+    assert risk_band(Interval(lower=0.3, upper=0.5), 0.42) == "moderate"
+
+
+def test_phq9_answers_travel_as_a_scored_survey(depresjon_dir: Path, tmp_path: Path, model_dir: Path,
+                                                clinic: Clinic) -> None:
+    engine = new_engine(tmp_path / "state", model_dir, clinic)
+    days = split_days(depresjon_series(depresjon_dir, "condition_4"))[:4]
+    for day, part in days[:-1]:
+        engine.ingest_day(day, part, now=NOW)
+    answers = dict.fromkeys(PHQ9.items, 2) | {PHQ9_ITEM9: 1}
+    sealed = engine.process_day(*days[-1], answers=answers, now=NOW)
+    assert sealed.envelope is not None
+    summary = clinic.opener.open(sealed.envelope, now=NOW).payload
+    phq9 = next(s for s in summary.surveys if s.instrument == "PHQ-9")
+    assert (phq9.total, phq9.band, phq9.flagged_items, phq9.date) == (17.0, "moderately severe", {PHQ9_ITEM9: 1},
+                                                                      days[-1][0])
+
+
+def test_a_day_with_samples_of_another_day_is_refused(depresjon_dir: Path, tmp_path: Path, model_dir: Path,
+                                                      clinic: Clinic) -> None:
+    engine = new_engine(tmp_path / "state", model_dir, clinic)
+    (d0, p0), (d1, _) = split_days(depresjon_series(depresjon_dir, "condition_4"))[:2]
+    with pytest.raises(DayRefused, match=f"expected only {d1}"):
+        engine.ingest_day(d1, p0)
+    assert engine.state.last_day is None and d0 < d1
