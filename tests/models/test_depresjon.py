@@ -56,9 +56,10 @@ def test_card_and_report_files(reduced: DepresjonResult, depresjon_tables: Table
     numpy_model = LinearRisk.from_pipeline(model.pipeline, ACTIGRAPHY_FEATURES)
     x = model_inputs(labelled_days(*depresjon_tables))
     np.testing.assert_allclose(numpy_model.predict_proba(x), model.predict_proba(x), atol=1e-9)
-    card = model_card(reduced, model.threshold, {"model.json": "0" * 64}, days)
+    card = model_card(reduced, model, {"model.json": "0" * 64}, days)
     json_file, md_file = card.write(tmp_path)
     assert type(card).read(tmp_path) == card
+    assert card.conformal["threshold"] == model.conformal.threshold
     text = md_file.read_text()
     assert "693 days" in text and "per_person | auroc" in text and "0" * 64 in text
     report = write_report(reduced, tmp_path / "report")

@@ -25,6 +25,7 @@ from .export import ONNX_FILE, PARAMS_FILE, LinearRisk, export_onnx, sha256
 from .features import ACTIGRAPHY_FEATURES
 from .globem import PUBLISHED_BALANCED_ACCURACY, load_sample, run_globem
 from .report import LABELS, comparison_rows, write_report
+from .training import RiskModel
 
 Loader = Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]
 console = Console()
@@ -54,7 +55,7 @@ def comparison_table(result: DepresjonResult) -> Table:
     return table
 
 
-def model_card(result: DepresjonResult, threshold: float, artifacts: dict[str, str], days: int) -> ModelCard:
+def model_card(result: DepresjonResult, model: RiskModel, artifacts: dict[str, str], days: int) -> ModelCard:
     """The card of the model fitted on all Depresjon study-window days, with its nested LOSO metrics."""
     metrics = {name: {k: MetricValue(value=v, lower=lvl.intervals[k][0], upper=lvl.intervals[k][1])
                       for k, v in lvl.metrics.items()}
@@ -68,8 +69,8 @@ def model_card(result: DepresjonResult, threshold: float, artifacts: dict[str, s
                      "patients' for a clinician to review alongside validated questionnaires. Not a diagnosis.",
         limits=["Trained on 55 adults in Norway (23 inpatients/outpatients with unipolar or bipolar depression, "
                 "32 controls), one Actiwatch AW4 device; other devices need count rescaling and revalidation.",
-                "Controls were mostly employees and students: the model may learn occupational routine as much "
-                "as mood.",
+                "Patients and controls differ in daily setting (some patients were inpatients): the model may "
+                "learn routine as much as mood.",
                 "Per-day conformal coverage assumes exchangeable days; days of one person are correlated.",
                 f"Reached per-person nested LOSO AUROC {result.per_person.metrics['auroc']:.3f}, below the "
                 "0.95 target of issue 5."],
@@ -78,9 +79,9 @@ def model_card(result: DepresjonResult, threshold: float, artifacts: dict[str, s
         protocol=PROTOCOL, features=list(ACTIGRAPHY_FEATURES), metrics=metrics,
         calibration="Platt scaling fitted on user-grouped out-of-fold scores inside the training data, folded "
                     "into the logistic weights.",
-        conformal={"alpha": result.alpha, "coverage": result.conformal_coverage,
-                   "mean_set_size": result.conformal_set_size},
-        decision_threshold=threshold, artifacts=artifacts, citation=GARCIA_CEJA)
+        conformal={"alpha": result.alpha, "threshold": model.conformal.threshold,
+                   "coverage": result.conformal_coverage, "mean_set_size": result.conformal_set_size},
+        decision_threshold=model.threshold, artifacts=artifacts, citation=GARCIA_CEJA)
 
 
 def register(app: typer.Typer, load_depresjon: Loader) -> None:
@@ -146,7 +147,7 @@ def register(app: typer.Typer, load_depresjon: Loader) -> None:
         out.mkdir(parents=True, exist_ok=True)
         files = [export_onnx(model.pipeline, len(ACTIGRAPHY_FEATURES), out / ONNX_FILE),
                  LinearRisk.from_pipeline(model.pipeline, ACTIGRAPHY_FEATURES).save(out / PARAMS_FILE)]
-        card = model_card(result, model.threshold, {f.name: sha256(f) for f in files}, days)
+        card = model_card(result, model, {f.name: sha256(f) for f in files}, days)
         json_card, md_card = card.write(out)
         report = write_report(result, out / "report")
         console.print(comparison_table(result))
