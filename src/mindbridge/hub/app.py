@@ -22,20 +22,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from .. import __version__
 from ..privacy.errors import ConsentRefused, PrivacyError
 from . import audit, repository
 from .access import Admin, Caller, Clinician, DbDep, HubDep, queue_for, read_patient, visible_patients
-from .auth import AccessDenied, NotAuthenticated, Principal, assign, panel
+from .auth import AccessDenied, NotAuthenticated, assign, panel
 from .cds import cds_router
 from .consent_registry import ConsentRegistry, enrol, update_devices
 from .ehr import ehr_router
 from .inbox_actions import actions_router
 from .intake import Receipt, Refused
+from .queue_actions import locked_item, record_feedback, save_item
 from .service import Hub
-from .triage import Feedback, QueueItem, TriageError, acknowledge, override_rates, snooze
+from .triage import QueueItem, TriageError, acknowledge, override_rates, snooze
 from .web import inbox_router
 
 REFUSAL_STATUS = {"replay": 409, "size": 413}
@@ -188,24 +188,6 @@ def get_queue(session: DbDep, hub: HubDep, who: Clinician) -> dict[str, object]:
             "digest": _ITEMS.dump_python(delivery.digest, mode="json")}
 
 
-def _item(session: Session, hub: Hub, who: Principal, item_id: str, what: str) -> QueueItem:
-    item = repository.get_item(session, item_id)
-    if item is None:
-        raise LookupError(f"queue item {item_id} does not exist")
-    read_patient(session, hub, who, item.patient, what)
-    repository.lock_patient(session, item.patient)
-    fresh = repository.get_item(session, item_id)
-    assert fresh is not None
-    return fresh
-
-
-def _update(session: Session, who: Principal, item: QueueItem, what: str, detail: dict[str, object]) -> QueueItem:
-    repository.save_items(session, [item])
-    audit.record(session, who.name, f"triage.{what}", f"QueueItem/{item.id}", "ok", detail)
-    session.commit()
-    return item
-
-
 class SnoozeIn(BaseModel):
     """Snooze an item until a time, with a reason."""
 
@@ -224,29 +206,27 @@ class FeedbackIn(BaseModel):
 def post_snooze(item_id: str, body: SnoozeIn, session: DbDep, hub: HubDep, who: Caller) -> dict[str, object]:
     """Snooze an item (within its tier's limit; never-suppressed items refuse)."""
     now = dt.datetime.now(dt.UTC)
-    item = snooze(_item(session, hub, who, item_id, "snooze"), body.until, body.reason, hub.policy, now)
-    _update(session, who, item, "snooze", {"until": body.until.isoformat(), "reason": body.reason})
+    item = snooze(locked_item(session, hub, who, item_id, "snooze"), body.until, body.reason, hub.policy, now)
+    save_item(session, who, item, "snooze", {"until": body.until.isoformat(), "reason": body.reason})
     return {"id": item.id, "status": item.status}
 
 
 @queue_router.post("/queue/{item_id}/acknowledge")
 def post_acknowledge(item_id: str, session: DbDep, hub: HubDep, who: Caller) -> dict[str, object]:
     """Acknowledge an item."""
-    item = acknowledge(_item(session, hub, who, item_id, "acknowledge"), who.name, dt.datetime.now(dt.UTC))
-    _update(session, who, item, "acknowledge", {})
+    item = acknowledge(locked_item(session, hub, who, item_id, "acknowledge"), who.name, dt.datetime.now(dt.UTC))
+    save_item(session, who, item, "acknowledge", {})
     return {"id": item.id, "status": item.status}
 
 
 @queue_router.post("/queue/{item_id}/feedback", status_code=201)
 def post_feedback(item_id: str, body: FeedbackIn, session: DbDep, hub: HubDep, who: Caller) -> dict[str, object]:
     """Record whether the item's suggestion was accepted or overridden, and why."""
-    item = _item(session, hub, who, item_id, "feedback")
-    feedback = Feedback(item.id, item.directive.rule_id, body.outcome, body.reason, dt.datetime.now(dt.UTC))
-    repository.add_feedback(session, feedback, who.name)
-    audit.record(session, who.name, "triage.feedback", f"QueueItem/{item.id}", "ok",
-                 {"outcome": body.outcome, "rule": feedback.rule_id})
+    item = locked_item(session, hub, who, item_id, "feedback")
+    rule = item.directive.rule_id
+    record_feedback(session, who.name, item.id, rule, body.outcome, body.reason, dt.datetime.now(dt.UTC))
     session.commit()
-    return {"id": item.id, "rule_id": feedback.rule_id, "outcome": body.outcome}
+    return {"id": item.id, "rule_id": rule, "outcome": body.outcome}
 
 
 # --- administration --------------------------------------------------------------------------------
