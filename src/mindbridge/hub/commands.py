@@ -23,7 +23,7 @@ from .app import create_app
 from .auth import ROLES, Role, issue_token
 from .db import make_engine, migrate, sessions
 from .ehr import connect_from_env, write_export
-from .service import Hub, Settings
+from .service import Hub, Settings, directive_cycle
 
 ENV_PASSPHRASE = "MINDBRIDGE_PASSPHRASE"  # the variable the privacy commands read (importing them loads pandas)
 ENV_DB = "MINDBRIDGE_HUB_DB"
@@ -100,6 +100,28 @@ def fhir_export_cmd(out: Annotated[Path, typer.Option(help="File for the FHIR R4
         directives, entries = write_export(session, out, "cli")
     engine.dispose()
     console.print(f"{directives} directive(s) as {entries} bundle entries written to {out}")
+
+
+@hub_app.command("cycle")
+def cycle_cmd(db: Db = DEFAULT_DB,
+              now: Annotated[str | None, typer.Option(help="Evaluate as of this time, ISO 8601 with a zone "
+                                                      "(e.g. 2026-11-27T09:00:00Z); default: now.")] = None) -> None:
+    """Run the directive cycle for every enrolled patient (a lost signal sends no envelope: only a cycle sees it)."""
+    try:
+        at = dt.datetime.fromisoformat(now) if now else dt.datetime.now(dt.UTC)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{now!r} is not an ISO 8601 time", param_hint="--now") from exc
+    if at.tzinfo is None:
+        raise typer.BadParameter(f"{now!r} has no time zone; add Z or an offset such as +01:00", param_hint="--now")
+    engine = make_engine(db)
+    migrate(engine)
+    factory = sessions(engine)
+    changed = directive_cycle(Settings(database_url=db), factory).run_all(at)
+    with factory() as session:
+        audit.record(session, "cli", "admin.cycle", "Hub/cycle", "ok", {"now": at.isoformat(), "changed": changed})
+        session.commit()
+    engine.dispose()
+    console.print(f"Directive cycle as of {at.isoformat()}: {changed} queue item(s) changed")
 
 
 def _passphrase(path: Path | None) -> str:

@@ -51,6 +51,12 @@ class Settings(BaseModel):
         return v
 
 
+def directive_cycle(settings: Settings, factory: sessionmaker[Session]) -> DirectiveCycle:
+    """The directive cycle these settings describe (pathway, triage policy, history) on a database."""
+    return DirectiveCycle(factory, PathwayEngine.from_file(settings.pathway), TriagePolicy.from_file(settings.policy),
+                          settings.history_days)
+
+
 @dataclass
 class Hub:
     """A running hub: its clinic identity, database, intake, directive cycle and background worker."""
@@ -69,8 +75,7 @@ class Hub:
         engine = make_engine(settings.database_url)
         migrate(engine)
         factory = sessions(engine)
-        cycle = DirectiveCycle(factory, PathwayEngine.from_file(settings.pathway),
-                               TriagePolicy.from_file(settings.policy), settings.history_days)
+        cycle = directive_cycle(settings, factory)
         worker = CycleWorker(cycle, settings.cycle_debounce, settings.sweep_every)
 
         def committed(items: Sequence[Item], outcomes: Sequence[Outcome | Exception]) -> None:

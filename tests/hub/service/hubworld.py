@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
 
 from mindbridge.hub.consent_registry import ConsentRegistry, enrol
 from mindbridge.hub.service import Hub
@@ -110,3 +120,32 @@ def register(hub: Hub, kits: list[Kit], now: dt.datetime) -> None:
             if k.grant:
                 registry.add_grant(k.grant, now)
         s.commit()
+
+
+@contextmanager
+def serving(db_url: str, key: Path, passphrase: Path,
+            workers: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`python -m mindbridge.hub serve` in its own process; yields it and its URL once healthy."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mindbridge.hub", "serve", "--db", db_url, "--clinic-key", str(key),
+                             "--passphrase-file", str(passphrase), "--port", str(port), "--workers", str(workers)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"hub exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("hub did not become healthy")
+            time.sleep(0.1)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)

@@ -5,54 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from hubworld import Kit, free_port, make_kit, recipient_of
+from hubworld import Kit, make_kit, recipient_of, register, serving
 from sqlalchemy import func, select
 
 from mindbridge.hub import audit
-from mindbridge.hub.consent_registry import ConsentRegistry, enrol
 from mindbridge.hub.db import AuditRow, EnvelopeRow
 from mindbridge.hub.service import Hub, Settings
 from mindbridge.privacy.keys import Identity, save
 
 DEVICES, PER_DEVICE, KILL_AFTER = 3, 12, 10
-
-
-@contextmanager
-def serving(db_url: str, key: Path, passphrase: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`python -m mindbridge.hub serve` in its own process; yields it and its URL once healthy."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mindbridge.hub", "serve", "--db", db_url, "--clinic-key", str(key),
-                             "--passphrase-file", str(passphrase), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"hub exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("hub did not become healthy")
-            time.sleep(0.1)
-        yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
 
 
 def _upload(url: str, envelopes: list[bytes], start: int, acked: dict[bytes, str], stop: threading.Event) -> int:
@@ -78,13 +45,7 @@ def test_sigkill_during_intake_loses_no_acknowledged_envelope_and_duplicates_non
     save(clinic, key, "correct horse battery staple", n=2**12)
     kits: list[Kit] = [make_kit(now) for _ in range(DEVICES)]
     hub = Hub.start(Settings(database_url=db_url), clinic)
-    with hub.sessions() as s:
-        registry = ConsentRegistry(s, clinic.did)
-        for k in kits:
-            enrol(s, k.device_list(), now)
-            registry.update_status(k.status_list())
-            registry.add_grant(k.grant, now)
-        s.commit()
+    register(hub, kits, now)
     to = recipient_of(clinic)
     streams = [[k.day(now.date() - dt.timedelta(days=PER_DEVICE - d), to) for d in range(PER_DEVICE)] for k in kits]
     acked: dict[bytes, str] = {}
@@ -122,7 +83,7 @@ def test_sigkill_during_intake_loses_no_acknowledged_envelope_and_duplicates_non
                                                                             AuditRow.outcome == "ok"))
         verdict = audit.verify(s)
         ids = set(s.scalars(select(EnvelopeRow.id)))
-    hub.engine.dispose()
+    hub.close()
     assert count == DEVICES * PER_DEVICE == intakes, "each envelope stored and audited exactly once"
     assert ids == set(acked.values())
     assert verdict.ok, verdict.problem

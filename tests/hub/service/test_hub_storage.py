@@ -9,7 +9,7 @@ import threading
 import uuid
 
 import pytest
-from hubworld import make_kit, recipient_of
+from hubworld import make_kit, recipient_of, register
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, inspect, select, text, update
@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from mindbridge.hub import audit
 from mindbridge.hub.auth import NotAuthenticated, authenticate, issue_token
 from mindbridge.hub.commands import hub_app
-from mindbridge.hub.consent_registry import ConsentRegistry, enrol
 from mindbridge.hub.db import AuditRow, EnvelopeRow, UserRow, make_engine, migrate
 from mindbridge.hub.intake_batch import BatchReplayGuard, lock_registry
 from mindbridge.hub.service import Hub
@@ -154,12 +153,7 @@ def test_tokens_are_stored_hashed_and_checked(hub: Hub) -> None:
 def test_the_same_envelope_sent_twice_at_once_is_stored_once(hub: Hub, clinic: Identity) -> None:
     now = dt.datetime.now(dt.UTC)
     kit = make_kit(now)
-    with hub.sessions() as s:
-        enrol(s, kit.device_list(), now)
-        registry = ConsentRegistry(s, clinic.did)
-        registry.update_status(kit.status_list())
-        registry.add_grant(kit.grant, now)
-        s.commit()
+    register(hub, [kit], now)
     envelope = kit.day(now.date(), recipient_of(clinic))
     results: list[tuple[str, bool]] = []
     barrier = threading.Barrier(4)
