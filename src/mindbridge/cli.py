@@ -16,6 +16,7 @@ from rich.table import Table
 from . import __version__
 from .biomarkers.catalogue import render as render_catalogue
 from .biomarkers.sleep_scoring import METHODS, score
+from .edge.commands import app as edge_app
 from .hub.commands import register as register_hub
 from .models.commands import register as register_models
 from .pipeline import feature_table, write_features
@@ -35,6 +36,7 @@ console = Console()
 err = Console(stderr=True)
 register_privacy(app, RiskSummary)
 register_hub(app)
+app.add_typer(edge_app, name="edge")
 
 DEFAULT_STORE = Path("mindbridge-data")
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..privacy.did import Resolver
 from ..privacy.envelope import Recipient
@@ -27,8 +28,8 @@ from .state import DEFAULT_WINDOW_DAYS, StateError
 
 app = typer.Typer(help="The on-device runtime: daily features, verified model, sealed risk summaries.",
                   no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)  # DIDs contain ":key:", which rich would turn into an emoji
+err = Console(stderr=True, emoji=False)
 ENV_PASSPHRASE = "MINDBRIDGE_PASSPHRASE"
 
 StateOpt = Annotated[Path, typer.Option(help="The patient's edge state file.")]
@@ -52,7 +53,7 @@ def device_identity(key: Path, passphrase_file: Path | None) -> Identity:
 
 
 def _fail(exc: Exception, code: int = 1) -> typer.Exit:
-    err.print(f"[red]{type(exc).__name__}:[/] {exc}", soft_wrap=True)
+    err.print(f"[red]{type(exc).__name__}:[/] {escape(str(exc))}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -130,11 +131,13 @@ def replay_cmd(csv: Annotated[Path, typer.Argument(help="A Depresjon-format reco
 
 @app.command("bench")
 def bench_cmd(csv: Annotated[Path, typer.Argument(help="A Depresjon-format recording.")], model: ModelOpt,
-              rounds: Annotated[int, typer.Option(help="Replays of the recording.", min=1)] = 3) -> None:
+              rounds: Annotated[int, typer.Option(help="Replays of the recording.", min=1)] = 3,
+              model_signer: Annotated[list[str] | None, typer.Option(help="Trusted model signer; repeatable.")] = None,
+              ) -> None:
     """Measure CPU per patient-day, this process's peak memory, state and model size; print one JSON object."""
     from .measure import bench_recording
 
     try:
-        print(json.dumps(bench_recording(csv, model, rounds)))
+        print(json.dumps(bench_recording(csv, model, rounds, model_signer or ())))
     except (StateError, ModelRefused, DepresjonFormatError) as exc:
         raise _fail(exc) from exc
