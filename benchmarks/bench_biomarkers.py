@@ -1,101 +1,103 @@
 """Daily activity, circadian and sleep extraction speed on all of Depresjon, side by side with pyActigraphy.
 
-Data: Depresjon (Garcia-Ceja et al., ACM MMSys 2018), 55 subjects, every day of every recording.
-Two figures for mindbridge, best of 3 runs on one core:
-- core set: IS, IV, RA, L5, M10 and Cole-Kripke with Webster rescoring, from recordings already laid on
-  their epoch grids (pyActigraphy is likewise timed on recordings already built, in `.venv-ref`);
-- families: the full activity, circadian and sleep daily tables from canonical series (local time,
-  grid, non-wear and every feature).
+Data: Depresjon (Garcia-Ceja et al., ACM MMSys 2018), 55 subjects, every local day of every recording.
+One core: numpy's own loops are single-threaded, and `threadpoolctl` limits BLAS/OpenMP pools to one
+thread here; the reference runs with OMP/OpenBLAS/MKL/Numba threads set to 1. Best of N, interleaved,
+with wall-clock and process CPU time (the machine is shared). Figures for mindbridge:
+- core set: IS, IV, RA, L5, M10 over the recording and Cole-Kripke labels with Webster rescoring, one
+  subject at a time, from recordings already laid on their epoch grids (pyActigraphy is likewise timed
+  on recordings already built, in `.venv-ref`);
+- family columns: every feature of the three families as numpy columns, from the same grids;
+- families from series: `Family.daily` of the three families from canonical series (local time, grid,
+  non-wear, every feature, the pandas table).
 The reference run also checks equal results (tests/reference/pyactigraphy_compare.py definitions).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from pathlib import Path
+from tests.reference.pyactigraphy_compare import (
+    REFERENCE_PYTHON,
+    agreement,
+    clock_hour_grid,
+    compute_ours,
+    run_reference,
+)
+from threadpoolctl import threadpool_limits
 
-import numpy as np
-from tests.reference.pyactigraphy_compare import REFERENCE_PYTHON, clock_hour_grid, compute_ours, run_reference
-
-from mindbridge.biomarkers.activity import activity_table
+from benchmarks.common import compare, depresjon_dir
+from mindbridge.biomarkers.activity import ActivityFamily, activity_columns
 from mindbridge.biomarkers.circadian import (
-    circadian_table,
+    CircadianFamily,
+    average_day,
+    circadian_columns,
     hourly_counts,
     lmx,
     relative_amplitude,
     stability_variability,
+    window_epochs,
 )
 from mindbridge.biomarkers.epochs import EpochGrid, epoch_grid
-from mindbridge.biomarkers.sleep import sleep_table
-from mindbridge.biomarkers.sleep_scoring import score
+from mindbridge.biomarkers.sleep import SleepFamily, sleep_columns
+from mindbridge.biomarkers.sleep_scoring import score_epochs
 from mindbridge.sources.base import ReadContext
 from mindbridge.sources.depresjon import DepresjonActigraphy
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "depresjon" / "data"
+REPEAT = 7
+REFERENCE_REPEAT = 3
 
 
 def core_set(grid: EpochGrid) -> None:
-    """IS, IV, RA, L5, M10 over the recording and Cole-Kripke labels with rescoring."""
-    counts = grid.masked()
-    stability_variability(hourly_counts(counts, grid.epoch_s), grid.n_days)
-    profile = np.nanmean(counts, axis=0)
-    m10, _ = lmx(profile, 600 * 60 // grid.epoch_s, lowest=False)
-    l5, _ = lmx(profile, 300 * 60 // grid.epoch_s, lowest=True)
+    """IS, IV, RA, L5, M10 over the recording and Cole-Kripke labels with Webster rescoring."""
+    stability_variability(hourly_counts(grid), grid.n_days)
+    average = average_day(grid)
+    m10, _ = lmx(average, window_epochs(10, grid.epoch_s), lowest=False)
+    l5, _ = lmx(average, window_epochs(5, grid.epoch_s), lowest=True)
     relative_amplitude(m10, l5)
-    score(counts.ravel(), grid.epoch_s, "cole-kripke", scale=1.0)
+    score_epochs(grid.filled, grid.worn, grid.epoch_s, "cole-kripke", scale=1.0)
 
 
-def best_of(runs: int, work: Callable[[], None]) -> float:
-    """Fastest wall time of `runs` calls."""
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def family_columns(grid: EpochGrid) -> None:
+    """Every feature of the activity, circadian and sleep families as numpy columns."""
+    activity_columns(grid)
+    circadian_columns(grid)
+    sleep_columns(grid, "cole-kripke", 1.0)
 
 
 def main() -> None:
     """Print patient-days per second for mindbridge and pyActigraphy, their ratio, and the agreement."""
-    files = sorted(DATA.glob("*/*.csv"))
+    files = sorted(depresjon_dir().glob("*/*.csv"))
     if len(files) != 55:
-        print(f"skipped: Depresjon not found at {DATA}")
+        print(f"skipped: the 55 Depresjon CSV files are not at {depresjon_dir()}")
         return
     series = [DepresjonActigraphy().read(f, ReadContext()).series[0] for f in files]
-    grids = [epoch_grid(s) for s in series]
-    days = sum(g.n_days for g in grids)
-    core = best_of(3, lambda: [core_set(g) for g in grids] and None)
-
-    def families() -> None:
-        for s in series:
-            grid = epoch_grid(s)
-            activity_table(grid)
-            circadian_table(grid)
-            sleep_table(grid, "cole-kripke", 1.0)
-
-    full = best_of(3, families)
-    print(f"Depresjon: {len(files)} subjects, {days} patient-days (local days with data, all of them)")
-    print(f"mindbridge core set (IS, IV, RA, L5, M10, Cole-Kripke + Webster): {core:.3f} s, "
-          f"{days / core:,.0f} patient-days/s")
-    print(f"mindbridge activity + circadian + sleep families from series:   {full:.3f} s, "
-          f"{days / full:,.0f} patient-days/s")
+    families = (ActivityFamily(), CircadianFamily(), SleepFamily())
+    with threadpool_limits(limits=1):
+        grids = [epoch_grid(s) for s in series]
+        days = sum(g.n_days for g in grids)
+        t = compare({
+            "core": lambda: [core_set(g) for g in grids],
+            "columns": lambda: [family_columns(g) for g in grids],
+            "series": lambda: [f.daily([s]) for s in series for f in families],
+        }, repeat=REPEAT)
+    print(f"Depresjon: {len(files)} subjects, {days} patient-days (every local day with data); one core; "
+          f"best of {REPEAT}")
+    rows = (("core", "mindbridge core set (IS, IV, RA, L5, M10, Cole-Kripke + Webster)"),
+            ("columns", "mindbridge activity + circadian + sleep columns from grids    "),
+            ("series", "mindbridge activity + circadian + sleep tables from series    "))
+    for key, label in rows:
+        print(f"{label} wall {t[key].wall:.4f} s ({days / t[key].wall:,.0f} patient-days/s)  "
+              f"CPU {t[key].cpu:.4f} s ({days / t[key].cpu:,.0f} patient-days/s)")
     if not REFERENCE_PYTHON.exists():
         print(f"pyActigraphy: skipped, no reference environment at {REFERENCE_PYTHON} (make reference-env)")
         return
-    reference = run_reference(files)
-    ref_s = float(reference["seconds"])
-    worst = 0.0
-    ck_equal = 0
-    ck_total = 0
-    for f in files:
-        ref = reference["files"][str(f)]
-        ours = compute_ours(*clock_hour_grid(f))
-        worst = max(worst, *(abs(v - ref[k]) / abs(ref[k]) for k, v in ours.metrics.items()))
-        defined = np.asarray(ref["ck_defined"], dtype=bool)
-        ck_equal += int(np.sum(ours.ck[defined] == np.asarray(ref["ck"])[defined]))
-        ck_total += int(defined.sum())
-    print(f"pyActigraphy 1.2.2 (IS, IV, RA, L5, M10, Cole-Kripke):           {ref_s:.3f} s, "
-          f"{days / ref_s:,.0f} patient-days/s")
-    print(f"speed-up of the core set: {ref_s / core:,.0f}x; equal results: IS/IV/RA/L5/M10 worst relative "
-          f"difference {worst:.1e}, Cole-Kripke labels equal on {ck_equal:,} of {ck_total:,} minutes")
+    reference = run_reference(files, repeat=REFERENCE_REPEAT)
+    ref_wall, ref_cpu = float(reference["seconds"]), float(reference["cpu_seconds"])
+    agreed = [agreement(compute_ours(*clock_hour_grid(f)), reference["files"][str(f)]) for f in files]
+    print(f"pyActigraphy 1.2.2 (IS, IV, RA, L5, M10, Cole-Kripke), best of {REFERENCE_REPEAT}:       "
+          f"wall {ref_wall:.3f} s ({days / ref_wall:,.0f} patient-days/s)  "
+          f"CPU {ref_cpu:.3f} s ({days / ref_cpu:,.0f} patient-days/s)")
+    print(f"speed-up of the core set: {ref_wall / t['core'].wall:,.0f}x wall, {ref_cpu / t['core'].cpu:,.0f}x CPU")
+    print(f"equal results: IS/IV/RA/L5/M10 worst relative difference {max(a.worst_relative for a in agreed):.1e}; "
+          f"Cole-Kripke labels equal on {sum(a.equal for a in agreed):,} of {sum(a.minutes for a in agreed):,} "
+          f"minutes, {sum(a.ties for a in agreed)} exact ties (D = 1) scored the other way by rounding, "
+          f"{sum(a.disagreements for a in agreed)} disagreements")

@@ -15,6 +15,7 @@ from mindbridge.biomarkers.circadian import (
     lmx,
     stability_variability,
 )
+from mindbridge.biomarkers.epochs import EpochGrid
 
 FAMILY = CircadianFamily()
 
@@ -100,8 +101,11 @@ def test_thirty_second_epochs_give_the_same_rhythm() -> None:
 def test_missing_hours_are_left_out_not_filled() -> None:
     counts = cosine_days(5)
     counts[2000:2030] = np.nan
-    grid = hourly_counts(counts.reshape(5, -1), 60)
-    assert np.isnan(grid).sum() == 1 + (2000 % 60 + 30 > 60)
+    grid = counts.reshape(5, -1)
+    hours = hourly_counts(EpochGrid(np.datetime64("2024-03-04"), 60, grid, ~np.isnan(grid)))
+    assert np.isnan(hours).sum() == 1 + (2000 % 60 + 30 > 60)
+    hit = counts[1980:2040]  # the hours the gap touches are left out whole
+    assert np.nansum(hours) == pytest.approx(np.nansum(counts) - np.nansum(hit))
     series = counts_series(np.where(np.isnan(counts), 0, counts))
     series.values[2000:2030] = 0  # a short run of zeros is not non-wear: still counted
     assert FAMILY.daily([series])["coverage_circadian"].min() == 1

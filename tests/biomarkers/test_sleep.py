@@ -52,22 +52,35 @@ def test_sadeh_at_rest_and_its_probability() -> None:
 
 
 def test_webster_rules() -> None:
-    w, s = [0.0], [1.0]
-    seq = np.array(w * 4 + s * 8 + w * 20)
+    w, s = [0], [1]
+
+    def labels(seq: list[int]) -> np.ndarray:
+        return np.array(seq, dtype=np.int8)
+
+    seq = labels(w * 4 + s * 8 + w * 20)
     # (a) after 4 min wake the first minute of sleep is wake; the remaining 7 min survive (d needs <= 6).
-    np.testing.assert_array_equal(webster(seq), np.array(w * 5 + s * 7 + w * 20))
-    seq = np.array(w * 10 + s * 20)
-    np.testing.assert_array_equal(webster(seq), np.array(w * 13 + s * 17))  # (b)
-    seq = np.array(w * 15 + s * 20)
-    np.testing.assert_array_equal(webster(seq), np.array(w * 19 + s * 16))  # (c)
-    seq = np.array(s * 30 + w * 3 + s * 6 + w * 10 + s * 30)
-    out = webster(seq)  # 3 min of wake do not trigger (a-c); (d) 6 min between 3 and 10 of wake: kept
-    assert out[33:39].sum() == 6
-    seq = np.array(s * 30 + w * 20 + s * 14 + w * 20 + s * 30)
-    out = webster(seq)  # (c) cuts 4 -> 10 min left between 20-min wakes: (e) removes them
-    assert out[50:64].sum() == 0 and out[84:].sum() == 26
-    with_gap = np.array(w * 20 + [np.nan] + s * 5)
-    assert (webster(with_gap)[21:] == 1).all()  # missing data breaks the wake bout
+    np.testing.assert_array_equal(webster(seq), labels(w * 5 + s * 7 + w * 20))
+    np.testing.assert_array_equal(webster(labels(w * 10 + s * 20)), labels(w * 13 + s * 17))  # (b)
+    np.testing.assert_array_equal(webster(labels(w * 15 + s * 20)), labels(w * 19 + s * 16))  # (c)
+    out = webster(labels(s * 30 + w * 3 + s * 6 + w * 10 + s * 30))
+    assert out[33:39].sum() == 6  # 3 min of wake do not trigger (a-c); (d) 6 min between 3 and 10 of wake: kept
+    out = webster(labels(s * 30 + w * 20 + s * 14 + w * 20 + s * 30))
+    assert out[50:64].sum() == 0 and out[84:].sum() == 26  # (c) cuts 4 -> 10 min left between 20-min wakes: (e)
+    with_gap = labels(w * 20 + [-1] + s * 5)
+    assert (webster(with_gap)[21:] == 1).all() and webster(with_gap)[20] == -1  # missing breaks the wake bout
+    two_minute = webster(labels(w * 8 + s * 3), epoch_minutes=2)  # 16 min of wake: (c) cuts 4 min = 2 epochs
+    np.testing.assert_array_equal(two_minute, labels(w * 10 + s * 1))
+    assert len(webster(labels([]))) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([-1, 0, 1]), max_size=400), st.sampled_from([0.5, 1.0, 2.0]))
+def test_webster_only_turns_sleep_into_wake(seq: list[int], epoch_minutes: float) -> None:
+    before = np.array(seq, dtype=np.int8)
+    after = webster(before, epoch_minutes)
+    assert after.dtype == np.int8 and len(after) == len(before)
+    np.testing.assert_array_equal(after == -1, before == -1)
+    assert not np.any((before == 0) & (after == 1))
 
 
 @settings(max_examples=25, deadline=None)
@@ -99,8 +112,14 @@ def test_missing_epochs_are_not_scored() -> None:
 
 
 def night_counts(days: int) -> np.ndarray:
-    """Asleep (1 count a minute) from 23:00 to 07:00, awake (300) otherwise."""
-    return day_pattern(days, 60, {(0, 7): 1.0, (23, 24): 1.0}, rest=300.0)
+    """Asleep from 23:00 to 07:00 (a 20-count twitch at minute 9 of every 10, else still), awake (300) by day.
+
+    A worn wrist asleep is never perfectly constant: a night of one steady count would be the floor of a
+    device lying on a table, which the non-wear rule catches.
+    """
+    twitches = np.where(np.arange(days * 1440) % 10 == 9, 20.0, 0.0)
+    return day_pattern(days, 60, {(0, 7): 0.0, (23, 24): 0.0}, rest=300.0) + twitches * (
+        day_pattern(days, 60, {(0, 7): 1.0, (23, 24): 1.0}, rest=0.0))
 
 
 def test_main_sleep_period_of_built_nights() -> None:

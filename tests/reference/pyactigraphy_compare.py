@@ -3,20 +3,25 @@
 Matching definitions: raw counts (pyActigraphy's binarize=False), sample variances (ddof=1) in IS and IV,
 no non-wear masking, recordings cut to whole clock hours, Cole-Kripke on counts / 30 ("mean" setting,
 mindbridge scale 1) without rescoring, compared on epochs whose 9-minute window is complete.
+
+mindbridge decides Cole-Kripke's D < 1 on the exact weighted sum of the counts (sum < 30,000), so a
+minute whose D is exactly 1 is wake; pyActigraphy computes 0.001 * dot(counts / 30, weights), whose
+rounding can put such a tie on either side. Ties are reported apart from disagreements.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mindbridge.biomarkers.circadian import hourly_counts, lmx, relative_amplitude, stability_variability
+from mindbridge.biomarkers.circadian import average_day, hourly_counts, lmx, relative_amplitude, stability_variability
 from mindbridge.biomarkers.epochs import EpochGrid, epoch_grid
-from mindbridge.biomarkers.sleep_scoring import score
+from mindbridge.biomarkers.sleep_scoring import CK_THRESHOLD, cole_kripke_sums, score
 from mindbridge.sources.base import ReadContext
 from mindbridge.sources.depresjon import DepresjonActigraphy
 
@@ -25,10 +30,14 @@ REFERENCE_PYTHON = REPO / ".venv-ref" / "bin" / "python"
 SCRIPT = Path(__file__).with_name("pyactigraphy_reference.py")
 
 
-def run_reference(files: list[Path]) -> dict:
-    """pyActigraphy's results for `files` (keys: `seconds`, `files` by path string)."""
-    done = subprocess.run([str(REFERENCE_PYTHON), str(SCRIPT), *map(str, files)], capture_output=True,
-                          text=True, check=True, timeout=600)
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                      "NUMBA_NUM_THREADS")}
+
+
+def run_reference(files: list[Path], repeat: int = 1) -> dict:
+    """pyActigraphy's results for `files` on one thread (keys: `seconds`, `cpu_seconds`, `files` by path)."""
+    done = subprocess.run([str(REFERENCE_PYTHON), str(SCRIPT), f"--repeat={repeat}", *map(str, files)],
+                          capture_output=True, text=True, check=True, timeout=1200, env={**os.environ, **ONE_THREAD})
     return dict(json.loads(done.stdout))
 
 
@@ -39,6 +48,27 @@ class Ours:
     start: np.datetime64
     metrics: dict[str, float]
     ck: np.ndarray
+    ck_tie: np.ndarray
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How one recording's figures compare with the reference's."""
+
+    worst_relative: float
+    minutes: int
+    equal: int
+    ties: int
+    disagreements: int
+
+
+def agreement(ours: Ours, ref: dict) -> Agreement:
+    """Worst relative difference of IS/IV/RA/L5/M10 and Cole-Kripke label counts on defined minutes."""
+    worst = max(abs(v - ref[k]) / abs(ref[k]) for k, v in ours.metrics.items())
+    defined = np.asarray(ref["ck_defined"], dtype=bool)
+    differ = defined & (ours.ck != np.asarray(ref["ck"]))
+    ties = int(np.sum(differ & ours.ck_tie))
+    return Agreement(worst, int(defined.sum()), int(defined.sum() - differ.sum()), ties, int(differ.sum()) - ties)
 
 
 def clock_hour_grid(path: Path) -> tuple[EpochGrid, np.ndarray, int, int]:
@@ -56,11 +86,13 @@ def clock_hour_grid(path: Path) -> tuple[EpochGrid, np.ndarray, int, int]:
 def compute_ours(grid: EpochGrid, flat: np.ndarray, start: int, stop: int) -> Ours:
     """IS, IV, RA, L5, M10 and Cole-Kripke labels under the reference's definitions."""
     counts = flat.reshape(grid.counts.shape)
-    stab, var = stability_variability(hourly_counts(counts, 60), grid.n_days, ddof=1)
-    average_day = np.nanmean(counts, axis=0)
-    m10, _ = lmx(average_day, 600, lowest=False)
-    l5, _ = lmx(average_day, 300, lowest=True)
+    cut = EpochGrid(grid.first_day, grid.epoch_s, counts, ~np.isnan(counts))
+    stab, var = stability_variability(hourly_counts(cut), cut.n_days, ddof=1)
+    average = average_day(cut)
+    m10, _ = lmx(average, 600, lowest=False)
+    l5, _ = lmx(average, 300, lowest=True)
     ck = score(flat[start:stop], 60, "cole-kripke", scale=1.0, rescore=False).sleep
+    tie = cole_kripke_sums(np.nan_to_num(flat[start:stop])) == CK_THRESHOLD
     metrics = {"IS": float(stab[-1]), "IV": float(var[-1]), "RA": float(relative_amplitude(m10, l5)[0]),
                "L5": float(l5[0]), "M10": float(m10[0])}
-    return Ours(grid.first_day.astype("datetime64[m]") + np.timedelta64(start, "m"), metrics, ck)
+    return Ours(grid.first_day.astype("datetime64[m]") + np.timedelta64(start, "m"), metrics, ck, tie)

@@ -1,14 +1,18 @@
-"""The contract every biomarker family keeps: named, documented daily features from canonical series."""
+"""The contract every biomarker family keeps: named, documented daily features from canonical series.
+
+pandas is imported only where a table is built, so that numpy-only families load without it on the device.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Protocol
 
 from ..datapoints import Kind, Series
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -56,5 +60,7 @@ def coverage_column(family: str) -> str:
 
 def empty_daily(family: Family) -> pd.DataFrame:
     """A correctly shaped daily table with no rows."""
+    import pandas as pd
+
     cols = [f.name for f in family.features] + [coverage_column(family.name)]
     return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"), dtype=float)

@@ -21,19 +21,23 @@ Rules: non-wear and missing epochs are NaN and never enter a statistic. An hour 
 only when all its epochs are present and worn (hourly sums of partial hours would be biased). IS and IV
 need 72 valid hours in their window, daily measures need `MIN_DAY_COVERAGE` of the day worn. With
 `ddof=0` IS and IV follow Witting et al. (1990) exactly; `ddof=1` gives the sample-variance variant that
-pandas-based tools compute, off by (24/23)(n-1)/n for IS and (n-1)/n for IV.
+pandas-based tools compute, off by (24/23)(n-1)/n for IS and (n-1)/n for IV. Everything is numpy on
+whole `(days, epochs)` grids; pandas is imported only by `CircadianFamily.daily` to shape the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..datapoints import Kind, Series
 from .base import Feature, coverage_column
 from .epochs import EpochGrid, epoch_grid, main_activity
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIN_DAY_COVERAGE = 0.75
 MIN_WINDOW_HOURS = 72
@@ -82,56 +86,53 @@ FEATURES = (
 )
 
 
-def hourly_counts(counts: np.ndarray, epoch_s: int) -> np.ndarray:
-    """Sum a `(days, epochs per day)` grid into `(days, 24)` hourly counts; an hour with any NaN is NaN.
+def hourly_counts(grid: EpochGrid) -> np.ndarray:
+    """Sum a grid's worn counts into `(days, 24)` hourly counts; an hour with a missing or non-wear epoch is NaN.
 
     Epochs that do not divide an hour leave every hour NaN: IS and IV are then undefined.
     """
-    if 3600 % epoch_s:
-        return np.full((counts.shape[0], 24), np.nan)
-    return np.asarray(counts, dtype=float).reshape(counts.shape[0], 24, -1).sum(axis=2)
+    if 3600 % grid.epoch_s:
+        return np.full((grid.n_days, 24), np.nan)
+    return np.asarray(grid.masked.reshape(grid.n_days, 24, -1).sum(axis=2))
 
 
-def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
-    """Mean over `axis` ignoring NaN; NaN (without a warning) where nothing is valid."""
-    ok = ~np.isnan(a)
+def average_day(grid: EpochGrid) -> np.ndarray:
+    """The recording's average day: mean count per minute at each epoch of the day over worn epochs."""
+    worn = np.add.reduce(grid.worn, axis=0, dtype=np.int32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(ok, a, 0.0).sum(axis=axis) / ok.sum(axis=axis))
-
-
-def _window_sums(a: np.ndarray, window: int) -> np.ndarray:
-    """Sums over the `window` rows ending at each row (fewer at the start)."""
-    c = np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0)])
-    ends = np.arange(1, len(a) + 1)
-    return np.asarray(c[ends] - c[np.maximum(ends - window, 0)])
+        return np.asarray(grid.filled.sum(axis=0) / (worn * grid.epoch_minutes))
 
 
 def stability_variability(hours: np.ndarray, window: int, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Interdaily stability and intradaily variability over the `window` days ending at each day.
 
     `hours` is `(days, 24)` with NaN for invalid hours. Returns two arrays of one value per day,
-    NaN where the window holds fewer than `MIN_WINDOW_HOURS` valid hours.
+    NaN where the window holds fewer than `MIN_WINDOW_HOURS` valid hours. One cumulative sum over
+    the days carries every windowed sum (values, counts, squares, hour-to-hour steps).
     """
+    days = len(hours)
     valid = ~np.isnan(hours)
     x = np.where(valid, hours, 0.0)
-    s_h, c_h = _window_sums(x, window), _window_sums(valid.astype(float), window)
+    step_ok = np.zeros(hours.size, dtype=bool)
+    step_ok[1:] = valid.ravel()[1:] & valid.ravel()[:-1]
+    steps = np.zeros(hours.size)
+    steps[1:] = np.diff(x.ravel())
+    steps = steps * steps * step_ok
+    per_day = np.stack([x, valid, x * x, steps.reshape(days, 24), step_ok.reshape(days, 24)], axis=1)
+    windowed = np.cumsum(per_day, axis=0)
+    windowed[window:] -= windowed[:-window].copy()
+    first = np.maximum(np.arange(days) - window + 1, 0)
+    entering = per_day[first, 3:, 0]  # the step into the window's first hour comes from outside it
+    total, n, squares, step_sum, step_count = windowed.sum(axis=2).T
+    s_h, c_h = windowed[:, 0], windowed[:, 1]
+    has = c_h > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        profile = s_h / c_h
-        k = np.sum(c_h > 0, axis=1)
-        dev = profile - _nanmean(np.where(c_h > 0, profile, np.nan), axis=1)[:, None]
-        d24 = np.nansum(np.where(c_h > 0, dev ** 2, np.nan), axis=1) / (k - ddof)
-        n = c_h.sum(axis=1)
-        total = s_h.sum(axis=1)
-        d1 = (_window_sums(x ** 2, window).sum(axis=1) - total ** 2 / n) / (n - ddof)
-        flat, flat_ok = x.ravel(), valid.ravel()
-        pair_ok = np.r_[False, flat_ok[1:] & flat_ok[:-1]]
-        sq = np.where(pair_ok, np.r_[0.0, np.diff(flat) ** 2], 0.0).reshape(hours.shape)
-        ok = pair_ok.reshape(hours.shape).astype(float)
-        first = np.maximum(np.arange(len(hours)) - window + 1, 0)  # the pair entering the window's first hour
-        sq_sum = _window_sums(sq, window).sum(axis=1) - sq[first, 0]
-        ok_sum = _window_sums(ok, window).sum(axis=1) - ok[first, 0]
-        iv = (sq_sum / ok_sum) / d1
-        stab = d24 / d1
+        profile = np.where(has, s_h / c_h, 0.0)
+        k = has.sum(axis=1)
+        dev = np.where(has, profile - (profile.sum(axis=1) / k)[:, None], 0.0)
+        d1 = (squares - total * total / n) / (n - ddof)
+        stab = (dev * dev).sum(axis=1) / (k - ddof) / d1
+        iv = (step_sum - entering[:, 0]) / (step_count - entering[:, 1]) / d1
     enough = n >= MIN_WINDOW_HOURS
     return np.where(enough, stab, np.nan), np.where(enough, iv, np.nan)
 
@@ -142,17 +143,18 @@ def lmx(profiles: np.ndarray, epochs: int, lowest: bool) -> tuple[np.ndarray, np
     NaN values are left out of a window's mean; a row with no valid value gives NaN and index -1.
     """
     p = np.atleast_2d(np.asarray(profiles, dtype=float))
+    rows, n = p.shape
     valid = ~np.isnan(p)
-    n = p.shape[1]
-    both = np.concatenate([np.where(valid, p, 0.0), np.where(valid, p, 0.0)[:, : epochs - 1]], axis=1)
-    cnt = np.concatenate([valid, valid[:, : epochs - 1]], axis=1).astype(float)
-    cs = np.concatenate([np.zeros((len(p), 1)), np.cumsum(both, axis=1)], axis=1)
-    cc = np.concatenate([np.zeros((len(p), 1)), np.cumsum(cnt, axis=1)], axis=1)
+    run = np.zeros((2, rows, n + epochs))  # values and counts, a leading 0 and the first epochs-1 again
+    run[0, :, 1:n + 1], run[1, :, 1:n + 1] = np.where(valid, p, 0.0), valid
+    run[:, :, n + 1:] = run[:, :, 1:epochs]
+    np.cumsum(run, axis=2, out=run)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = (cs[:, epochs:epochs + n] - cs[:, :n]) / (cc[:, epochs:epochs + n] - cc[:, :n])
-    empty = np.all(np.isnan(means), axis=1)
-    filled = np.where(np.isnan(means), np.inf if lowest else -np.inf, means)
-    idx = np.argmin(filled, axis=1) if lowest else np.argmax(filled, axis=1)
+        total, count = run[:, :, epochs:epochs + n] - run[:, :, :n]
+        means = total / count
+    empty = count.max(axis=1) == 0
+    ranked = np.where(count > 0, means, np.inf if lowest else -np.inf)
+    idx = np.argmin(ranked, axis=1) if lowest else np.argmax(ranked, axis=1)
     value = np.take_along_axis(means, idx[:, None], axis=1)[:, 0]
     return np.where(empty, np.nan, value), np.where(empty, -1, idx)
 
@@ -192,44 +194,46 @@ def cosinor(per_minute: np.ndarray, epoch_s: int) -> dict[str, np.ndarray]:
             "r2": np.where(solvable, r2, np.nan)}
 
 
-def _window_epochs(hours: float, epoch_s: int) -> int:
+def window_epochs(hours: float, epoch_s: int) -> int:
+    """Epochs in a window of `hours` (at least one)."""
     return max(1, round(hours * 3600 / epoch_s))
 
 
-def circadian_table(grid: EpochGrid) -> pd.DataFrame:
-    """The circadian family's daily table from one epoch grid."""
-    per_min = grid.masked() / grid.epoch_minutes
+def circadian_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The circadian family's local days (`datetime64[D]`) and daily feature columns from one epoch grid."""
+    per_min = grid.masked / grid.epoch_minutes
     cover = grid.coverage()
     day_ok = cover >= MIN_DAY_COVERAGE
-    ten, five = _window_epochs(10, grid.epoch_s), _window_epochs(5, grid.epoch_s)
+    ten, five = window_epochs(10, grid.epoch_s), window_epochs(5, grid.epoch_s)
     m10, m10_at = lmx(per_min, ten, lowest=False)
     l5, l5_at = lmx(per_min, five, lowest=True)
-    hours = hourly_counts(grid.masked(), grid.epoch_s)
+    hours = hourly_counts(grid)
     is7, iv7 = stability_variability(hours, WINDOW_DAYS)
     is_all, iv_all = stability_variability(hours, grid.n_days)
-    average_day = _nanmean(per_min, axis=0)
-    m10r, _ = lmx(average_day, ten, lowest=False)
-    l5r, _ = lmx(average_day, five, lowest=True)
+    average = average_day(grid)
+    m10r, _ = lmx(average, ten, lowest=False)
+    l5r, _ = lmx(average, five, lowest=True)
     cos = cosinor(per_min, grid.epoch_s)
     h_per_epoch = grid.epoch_s / 3600.0
 
     def daily(a: np.ndarray) -> np.ndarray:
         return np.where(day_ok, a, np.nan)
 
-    data = {
+    def whole(value: np.ndarray) -> np.ndarray:
+        return np.full(grid.n_days, value[-1])
+
+    return grid.days, {
         "m10": daily(m10), "m10_onset": daily(m10_at * h_per_epoch),
         "l5": daily(l5), "l5_onset": daily(l5_at * h_per_epoch),
         "relative_amplitude": daily(relative_amplitude(m10, l5)),
         "interdaily_stability_7d": is7, "intradaily_variability_7d": iv7,
-        "interdaily_stability": np.full(grid.n_days, is_all[-1]),
-        "intradaily_variability": np.full(grid.n_days, iv_all[-1]),
-        "m10_recording": np.full(grid.n_days, m10r[0]), "l5_recording": np.full(grid.n_days, l5r[0]),
-        "relative_amplitude_recording": np.full(grid.n_days, relative_amplitude(m10r, l5r)[0]),
+        "interdaily_stability": whole(is_all), "intradaily_variability": whole(iv_all),
+        "m10_recording": whole(m10r), "l5_recording": whole(l5r),
+        "relative_amplitude_recording": whole(relative_amplitude(m10r, l5r)),
         "cosinor_mesor": daily(cos["mesor"]), "cosinor_amplitude": daily(cos["amplitude"]),
         "cosinor_acrophase": daily(cos["acrophase"]), "cosinor_r2": daily(cos["r2"]),
         coverage_column("circadian"): cover,
     }
-    return pd.DataFrame(data, index=grid.days)
 
 
 class CircadianFamily:
@@ -241,4 +245,6 @@ class CircadianFamily:
 
     def daily(self, series: Sequence[Series]) -> pd.DataFrame:
         """Daily circadian features from the subject's main activity series."""
-        return circadian_table(epoch_grid(main_activity(series)))
+        from .daygroups import day_frame
+
+        return day_frame(self, *circadian_columns(epoch_grid(main_activity(series))))

@@ -2,30 +2,41 @@
 
 A grid lays one subject's counts (or steps) on a `(days, epochs per day)` array of local wall-clock
 time, from the midnight before the first sample to the midnight after the last, with NaN where there
-is no sample. Every family then works on whole arrays instead of per-sample loops.
+is no sample. Every family then works on whole arrays instead of per-sample loops. The module needs
+numpy only (no pandas, no scipy), so the on-device runtime can import it within its memory budget.
 
 Epoch length is inferred as the most common positive gap between samples, and must divide a day.
 At the autumn daylight-saving change the repeated wall-clock hour keeps its first pass; at the spring
 change the skipped hour stays NaN (missing), never filled.
 
-Non-wear rule: a run of exact zeros lasting at least `NONWEAR_MINUTES` (120 min) is non-wear, whatever
-the time of day. It is reported in coverage and excluded from every feature, so it never counts as
-sleep or as inactivity. On Depresjon (Actiwatch AW4) zero runs of 2 h or more start at every hour of
-the day with no excess at night, so sleep does not produce them on that device.
+Non-wear rule (after van Hees et al. 2013 and Choi et al. 2011, adapted to counts). A device that is
+not worn reads either exact zeros or a constant low floor (the Actiwatch AW4 of Depresjon reads 3 or 5,
+or 7 to 10, for days after its study window). An epoch is non-wear when it lies in a still window:
+`NONWEAR_MINUTES` (120 min) of present epochs whose mean count is at most `STILL_MEAN` (2 %) and whose
+standard deviation is at most `STILL_SD` (0.2 %) of the recording's activity level, the 95th
+percentile of its non-zero counts. Worn stretches of at most `SPIKE_MINUTES` (2 min) between non-wear
+stretches are non-wear too (Choi's allowance for a knock on a lying device). Both thresholds are
+fractions of the recording's own level, so the rule does not depend on the device's count scale, and
+120 min of exact zeros is always non-wear. Non-wear is reported in coverage and excluded from every
+feature, so it never counts as sleep or as inactivity. On Depresjon zero runs of 2 h or more start at
+every hour of the day with no excess at night, so sleep does not produce them on that device.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from ..datapoints import SPECS, Kind, Series
 
 DAY_S = 86_400
 NONWEAR_MINUTES = 120
+STILL_MEAN = 0.02
+STILL_SD = 0.002
+SPIKE_MINUTES = 2
+LEVEL_PERCENTILE = 95
 _NS = 1_000_000_000
 
 
@@ -38,13 +49,21 @@ class EpochGrid:
     """One subject's counts per epoch on a local-time grid: `counts[day, epoch]`, NaN where missing.
 
     `worn` is False on missing epochs and on non-wear; `counts` keeps the raw values (zeros of
-    non-wear included) so that callers choose whether to mask them.
+    non-wear included) so that callers choose whether to mask them. Two views are made once, when
+    the grid is built: `masked` (NaN where not worn) and `filled` (0 where not worn, read `worn`
+    to tell a worn zero from a gap).
     """
 
     first_day: np.datetime64
     epoch_s: int
     counts: np.ndarray
     worn: np.ndarray
+    masked: np.ndarray = field(init=False, repr=False)
+    filled: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "masked", np.where(self.worn, self.counts, np.nan))
+        object.__setattr__(self, "filled", np.where(self.worn, self.counts, 0.0))
 
     @property
     def per_day(self) -> int:
@@ -57,19 +76,14 @@ class EpochGrid:
         return int(self.counts.shape[0])
 
     @property
-    def days(self) -> pd.DatetimeIndex:
-        """The grid's local days at midnight, named `date`."""
-        days = self.first_day + np.arange(self.n_days).astype("timedelta64[D]")
-        return pd.DatetimeIndex(days.astype("datetime64[ns]"), name="date")
+    def days(self) -> np.ndarray:
+        """The grid's local days as `datetime64[D]`."""
+        return (self.first_day + np.arange(self.n_days).astype("timedelta64[D]")).astype("datetime64[D]")
 
     @property
     def epoch_minutes(self) -> float:
         """Epoch length in minutes."""
         return self.epoch_s / 60.0
-
-    def masked(self) -> np.ndarray:
-        """Counts with non-wear and missing epochs set to NaN."""
-        return np.where(self.worn, self.counts, np.nan)
 
     def coverage(self) -> np.ndarray:
         """Fraction of each day's epochs that are present and worn."""
@@ -89,17 +103,53 @@ def infer_epoch(times_ns: np.ndarray) -> int:
     return epoch_ns // _NS
 
 
+def activity_level(counts: np.ndarray) -> float:
+    """A recording's activity level: the 95th percentile of its non-zero counts (0 when there are none)."""
+    x = np.asarray(counts, dtype=float)
+    nonzero = x[x > 0]
+    if len(nonzero) == 0:
+        return 0.0
+    return float(np.percentile(nonzero, LEVEL_PERCENTILE))
+
+
+def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends (exclusive) of the runs of True in a flat boolean array."""
+    edges = np.diff(np.r_[False, mask, False].view(np.int8))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def paint(n: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Boolean mask of length `n` covering every [start, end) pair (pairs may overlap)."""
+    marks = np.bincount(starts, minlength=n + 1) - np.bincount(ends, minlength=n + 1)
+    return np.cumsum(marks[:-1]) > 0
+
+
+def _window_sums(x: np.ndarray, width: int) -> np.ndarray:
+    """Sums of `x` over every window of `width` consecutive elements."""
+    c = np.cumsum(np.r_[0.0, x])
+    return np.asarray(c[width:] - c[:-width])
+
+
 def nonwear(counts: np.ndarray, epoch_s: int, minutes: float = NONWEAR_MINUTES) -> np.ndarray:
-    """Mask of epochs inside runs of exact zeros lasting at least `minutes` (NaN breaks a run)."""
+    """Mask of non-wear epochs: inside a still window of `minutes`, or a short knock between two (NaN breaks)."""
     flat = np.asarray(counts, dtype=float).ravel()
-    zero = np.r_[False, flat == 0, False]
-    edges = np.diff(zero.astype(np.int8))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    long = (ends - starts) * epoch_s >= minutes * 60
-    marks = np.zeros(len(flat) + 1, dtype=np.int32)
-    np.add.at(marks, starts[long], 1)
-    np.add.at(marks, ends[long], -1)
-    return (np.cumsum(marks[:-1]) > 0).reshape(np.shape(counts))
+    width = max(1, round(minutes * 60 / epoch_s))
+    if len(flat) < width:
+        return np.zeros(np.shape(counts), dtype=bool)
+    present = ~np.isnan(flat)
+    x = np.where(present, flat, 0.0)
+    level = activity_level(x)
+    n = _window_sums(present.astype(float), width)
+    mean = _window_sums(x, width) / width
+    var = _window_sums(x * x, width) / width - mean * mean
+    still = (n == width) & (mean <= STILL_MEAN * level) & (var <= (STILL_SD * level) ** 2)
+    starts = np.flatnonzero(still)
+    mask = paint(len(flat), starts, starts + width)
+    gap_starts, gap_ends = runs(~mask)
+    knock = (gap_ends - gap_starts) * epoch_s <= SPIKE_MINUTES * 60
+    knock &= (gap_starts > 0) & (gap_ends < len(flat))
+    mask |= paint(len(flat), gap_starts[knock], gap_ends[knock])
+    return mask.reshape(np.shape(counts))
 
 
 def main_activity(series: Sequence[Series]) -> Series:

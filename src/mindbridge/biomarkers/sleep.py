@@ -12,23 +12,29 @@
 | sleep_regularity_index | 1 | Sleep Regularity Index over the 7 days ending that day, from -100 to 100. |
 
 A night is the 24 h from noon of the previous day to noon of the labelled day (the wake-up day).
-Epochs are scored with `sleep_scoring.score` (Cole-Kripke by default, Webster rescoring); non-wear and
-missing epochs stay unscored. Sleep bouts of a night separated by less than `MERGE_GAP_MINUTES` of wake
-or missing data form one sleep period; the main one holds the most sleep. Nights with less than
-`MIN_NIGHT_COVERAGE` scored are NaN; a covered night with no sleep has zero sleep and NaN times.
+Epochs are scored with `sleep_scoring.score_epochs` (Cole-Kripke by default, Webster rescoring);
+non-wear (see `epochs`) and missing epochs stay unscored. Sleep bouts of a night separated by less
+than `MERGE_GAP_MINUTES` of scored wake form one sleep period; a missing or non-wear epoch ends a
+period, so a period lasts exactly its sleep plus WASO and never exceeds the time the device was worn.
+The main period holds the most sleep. Nights with less than `MIN_NIGHT_COVERAGE` scored are NaN; a
+covered night with no sleep has zero sleep and NaN times. Everything is numpy on whole label grids;
+pandas is imported only by `SleepFamily.daily` to shape the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..datapoints import Kind, Series
 from .base import Feature, coverage_column
-from .epochs import EpochGrid, epoch_grid, main_activity
-from .sleep_scoring import COLE_KRIPKE, REFERENCE_DEVICES, SADEH, WEBSTER, Method, score
+from .epochs import EpochGrid, epoch_grid, main_activity, runs
+from .sleep_scoring import COLE_KRIPKE, MISSING, REFERENCE_DEVICES, SADEH, SLEEP, WAKE, WEBSTER, Method, score_epochs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MERGE_GAP_MINUTES = 60
 MIN_NIGHT_COVERAGE = 0.5
@@ -45,8 +51,8 @@ FEATURES = (
             "wake-up day.", SCORED),
     Feature("sleep_midpoint", "h", "Midpoint of the night's main sleep period in hours from local midnight of "
             "the wake-up day.", SCORED),
-    Feature("sleep_total", "min", "Total sleep time: minutes scored sleep inside the night's main sleep period.",
-            SCORED),
+    Feature("sleep_total", "min", "Total sleep time: minutes scored sleep inside the night's main sleep period, "
+            "a run of worn epochs that non-wear or missing data always ends.", SCORED),
     Feature("sleep_waso", "min", "Wake after sleep onset: minutes scored wake inside the night's main sleep "
             "period.", SCORED),
     Feature("sleep_efficiency", "1", "Sleep minutes divided by sleep plus wake minutes inside the night's main "
@@ -62,51 +68,52 @@ FEATURES = (
 def nights(labels: np.ndarray) -> np.ndarray:
     """Re-cut a `(days, epochs per day)` label grid into `(days + 1, epochs)` noon-to-noon nights.
 
-    Row k is the night ending at noon of grid day k (row 0 begins the day before the grid).
+    Row k is the night ending at noon of grid day k (row 0 begins the day before the grid); the
+    half days outside the grid are missing (-1).
     """
     per_day = labels.shape[1]
-    half = np.full(per_day // 2, np.nan)
-    return np.r_[half, labels.ravel(), half].reshape(-1, per_day)
+    half = np.full(per_day // 2, MISSING, dtype=labels.dtype)
+    return np.concatenate([half, labels.ravel(), half]).reshape(-1, per_day)
 
 
 def main_periods(night_labels: np.ndarray, epoch_minutes: float) -> dict[str, np.ndarray]:
     """Main sleep period of every night row: onset and end epoch, sleep, wake and interruption counts."""
     n_nights, per = night_labels.shape
     out = {k: np.full(n_nights, np.nan) for k in ("onset", "end", "sleep", "wake", "interruptions")}
-    width = per + 1  # a never-sleep column after each night keeps bouts inside their night
-    sleep = np.c_[night_labels == 1, np.zeros(n_nights, dtype=bool)].ravel()
-    wake = np.c_[night_labels == 0, np.zeros(n_nights, dtype=bool)].ravel()
-    edges = np.diff(np.r_[0, sleep.astype(np.int8), 0])
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    width = per + 1  # a missing column after each night keeps periods inside their night
+    lab = np.c_[night_labels, np.full(n_nights, MISSING, dtype=night_labels.dtype)].ravel()
+    starts, ends = runs(lab == SLEEP)
     if len(starts) == 0:
         return out
-    night = starts // width
-    gap = np.r_[np.inf, (starts[1:] - ends[:-1]) * epoch_minutes]
-    new = (gap >= MERGE_GAP_MINUTES) | np.r_[True, night[1:] != night[:-1]]
+    wake_cum = np.r_[0, np.cumsum(lab == WAKE)]
+    gap = starts[1:] - ends[:-1]
+    joined = (wake_cum[starts[1:]] - wake_cum[ends[:-1]] == gap) & (gap * epoch_minutes < MERGE_GAP_MINUTES)
+    new = np.r_[True, ~joined]
     block = np.cumsum(new) - 1
     amount = np.bincount(block, weights=ends - starts)
-    b_night, b_start = night[new], starts[new]
-    b_end = np.zeros(len(b_start), dtype=np.int64)
-    np.maximum.at(b_end, block, ends)
-    b_runs = np.bincount(block)
+    b_start, b_end = starts[new], ends[np.r_[~joined, True]]
+    b_night = b_start // width
     order = np.lexsort((-amount, b_night))
     first = order[np.r_[True, b_night[order][1:] != b_night[order][:-1]]]
-    wake_cum = np.r_[0, np.cumsum(wake)]
     nb = b_night[first]
     out["onset"][nb] = b_start[first] - nb * width
     out["end"][nb] = b_end[first] - nb * width
     out["sleep"][nb] = amount[first]
-    out["wake"][nb] = wake_cum[b_end[first]] - wake_cum[b_start[first]]
-    out["interruptions"][nb] = b_runs[first] - 1
+    out["wake"][nb] = b_end[first] - b_start[first] - amount[first]
+    out["interruptions"][nb] = np.bincount(block)[first] - 1
     return out
 
 
 def sleep_regularity(labels: np.ndarray, window: int = SRI_DAYS) -> np.ndarray:
-    """Sleep Regularity Index of the `window` days ending at each day of a `(days, epochs)` label grid."""
-    both = ~np.isnan(labels[1:]) & ~np.isnan(labels[:-1])
-    same = np.r_[0.0, np.sum(both & (labels[1:] == labels[:-1]), axis=1)]
-    pairs = np.r_[0.0, np.sum(both, axis=1)]
-    c_same, c_pairs = np.r_[0.0, np.cumsum(same)], np.r_[0.0, np.cumsum(pairs)]
+    """Sleep Regularity Index of the `window` days ending at each day of a `(days, epochs)` label grid.
+
+    Labels are 1 sleep, 0 wake, and negative or NaN where missing.
+    """
+    scored = labels >= 0
+    both = scored[1:] & scored[:-1]
+    same = np.r_[0, np.sum(both & (labels[1:] == labels[:-1]), axis=1)]
+    pairs = np.r_[0, np.sum(both, axis=1)]
+    c_same, c_pairs = np.r_[0, np.cumsum(same)], np.r_[0, np.cumsum(pairs)]
     ends = np.arange(1, len(labels) + 1)
     lo = np.maximum(ends - window + 1, 0)  # pairs whose later day is in the window
     s, p = c_same[ends] - c_same[lo], c_pairs[ends] - c_pairs[lo]
@@ -114,11 +121,12 @@ def sleep_regularity(labels: np.ndarray, window: int = SRI_DAYS) -> np.ndarray:
         return np.where(p >= labels.shape[1], -100.0 + 200.0 * s / p, np.nan)
 
 
-def sleep_table(grid: EpochGrid, method: Method = "cole-kripke", scale: float | None = None) -> pd.DataFrame:
-    """The sleep family's daily table (one row per wake-up day) from one epoch grid."""
-    scored = score(grid.masked().ravel(), grid.epoch_s, method, scale).sleep.reshape(grid.counts.shape)
+def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
+                  scale: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The sleep family's wake-up days (`datetime64[D]`) and feature columns, nights with data only."""
+    scored = score_epochs(grid.filled, grid.worn, grid.epoch_s, method, scale).label.reshape(grid.counts.shape)
     night = nights(scored)
-    cover = np.mean(~np.isnan(night), axis=1)
+    cover = np.mean(night != MISSING, axis=1)
     mp = main_periods(night, grid.epoch_minutes)
     h = grid.epoch_s / 3600.0
     ok = cover >= MIN_NIGHT_COVERAGE
@@ -127,17 +135,16 @@ def sleep_table(grid: EpochGrid, method: Method = "cole-kripke", scale: float | 
     wake_min = mp["wake"] * grid.epoch_minutes
     with np.errstate(invalid="ignore", divide="ignore"):
         efficiency = sleep_min / (sleep_min + wake_min)
-    sri = np.r_[sleep_regularity(scored), np.nan]
-    days = grid.days.append(grid.days[-1:] + pd.Timedelta(days=1)).rename("date")
-    data = {
+    nightly = {
         "sleep_onset": onset, "sleep_offset": offset, "sleep_midpoint": (onset + offset) / 2,
         "sleep_total": sleep_min, "sleep_waso": wake_min, "sleep_efficiency": efficiency,
-        "sleep_awakenings": mp["interruptions"], "sleep_regularity_index": sri,
+        "sleep_awakenings": mp["interruptions"],
     }
-    table = pd.DataFrame({k: np.where(ok, v, np.nan) for k, v in data.items()}, index=days)
-    table["sleep_regularity_index"] = sri
-    table[coverage_column("sleep")] = cover
-    return table[cover > 0]
+    columns = {k: np.where(ok, v, np.nan)[cover > 0] for k, v in nightly.items()}
+    columns["sleep_regularity_index"] = np.r_[sleep_regularity(scored), np.nan][cover > 0]
+    columns[coverage_column("sleep")] = cover[cover > 0]
+    days = np.r_[grid.days, grid.days[-1:] + np.timedelta64(1, "D")]
+    return days[cover > 0], columns
 
 
 class SleepFamily:
@@ -152,6 +159,9 @@ class SleepFamily:
 
     def daily(self, series: Sequence[Series]) -> pd.DataFrame:
         """Nightly sleep features, labelled by wake-up day, from the subject's main counts series."""
+        from .daygroups import day_frame
+
         main = main_activity(series)
-        grid = epoch_grid(main)
-        return sleep_table(grid, self.method, 1.0 if main.source in REFERENCE_DEVICES else None)
+        days, columns = sleep_columns(epoch_grid(main), self.method,
+                                      1.0 if main.source in REFERENCE_DEVICES else None)
+        return day_frame(self, days, columns)

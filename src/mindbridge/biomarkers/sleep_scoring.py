@@ -15,13 +15,15 @@ device itself is used unscaled (scale 1), so its between-person differences surv
 1-minute weights apply to the mean count of the minute's 2-second samples, so reference counts are
 divided by 30 before weighting; Sadeh's terms take reference counts per minute directly.
 
-Missing epochs. A missing epoch is never scored (NaN); missing neighbours contribute nothing to a
+Missing epochs. A missing epoch is never scored (label -1); missing neighbours contribute nothing to a
 window (Cole-Kripke) or are left out of its statistics (Sadeh).
 
-Sleep probability. A monotone squashing of the discriminant that is 0.5 at the scorer's threshold:
-`1 / (1 + D)` for Cole-Kripke's D (sleep when D < 1) and `1 / (1 + exp(-PS))` for Sadeh's PS (sleep
-when PS >= 0). It orders epochs by how clearly they look like sleep; it is not calibrated against
-polysomnography, and Webster rescoring can label wake an epoch whose probability exceeds 0.5.
+Labels are `int8` (1 sleep, 0 wake, -1 missing): a month of minutes is 43 kB. Sleep probability. A
+monotone squashing of the discriminant that is 0.5 at the scorer's threshold: `1 / (1 + D)` for
+Cole-Kripke's D (sleep when D < 1) and `1 / (1 + exp(-PS))` for Sadeh's PS (sleep when PS >= 0),
+computed only when asked for. It orders epochs by how clearly they look like sleep; it is not
+calibrated against polysomnography, and Webster rescoring can label wake an epoch whose probability
+exceeds 0.5. Only numpy is imported: the on-device runtime scores without pandas or scipy.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ from typing import Literal
 
 import numpy as np
 
+from .epochs import activity_level
+
 Method = Literal["cole-kripke", "sadeh"]
 METHODS: tuple[Method, ...] = ("cole-kripke", "sadeh")
 REFERENCE_DEVICES = frozenset({"Actiwatch AW4"})
 REFERENCE_P95 = 1106.0
+SLEEP, WAKE, MISSING = 1, 0, -1
 
 COLE_KRIPKE = ("Cole RJ, Kripke DF, Gruen W, Mullaney DJ, Gillin JC (1992). Automatic sleep/wake identification "
                "from wrist activity. Sleep 15(5):461-469.")
@@ -44,54 +49,92 @@ WEBSTER = ("Webster JB, Kripke DF, Messin S, Mullaney DJ, Wyborney G (1982). An 
            "system for ambulatory use. Sleep 5(4):389-399.")
 
 _CK_WEIGHTS = np.array([106.0, 54.0, 58.0, 76.0, 230.0, 74.0, 67.0])  # epochs t-4 ... t+2
-_CK_BEFORE = 4
+_CK_AFTER = 2
+_CK_SCALE = 0.001 / 30.0  # the weights' 0.001, and counts per minute to the mean of 2-second samples
+CK_THRESHOLD = 30_000.0  # D < 1 as a bound on the weighted sum: exact for integer counts
 
 
 @dataclass(frozen=True)
 class Scoring:
-    """One value per input epoch: sleep probability and label (1 sleep, 0 wake, NaN missing)."""
+    """Scores of every input epoch: the label now, the sleep probability on demand.
 
-    probability: np.ndarray
-    sleep: np.ndarray
+    `scored_label` and `discriminant` hold one value per scored epoch (a minute, or a longer input
+    epoch); `repeat` input epochs share each, and the input had `n` epochs.
+    """
+
+    method: Method
+    discriminant: np.ndarray
+    scored_label: np.ndarray
+    repeat: int
+    n: int
+
+    def _per_input(self, a: np.ndarray) -> np.ndarray:
+        return a if self.repeat == 1 else np.repeat(a, self.repeat)[: self.n]
+
+    @property
+    def label(self) -> np.ndarray:
+        """One `int8` label per input epoch: 1 sleep, 0 wake, -1 missing."""
+        return self._per_input(self.scored_label)
+
+    @property
+    def sleep(self) -> np.ndarray:
+        """One float label per input epoch: 1 sleep, 0 wake, NaN missing."""
+        lab = self.label
+        return np.where(lab == MISSING, np.nan, lab.astype(float))
+
+    @property
+    def probability(self) -> np.ndarray:
+        """Sleep probability of every input epoch (0.5 at the scorer's threshold), NaN where missing."""
+        with np.errstate(over="ignore"):
+            if self.method == "cole-kripke":
+                p = 1.0 / (1.0 + self.discriminant)
+            else:
+                p = 1.0 / (1.0 + np.exp(-self.discriminant))
+        return self._per_input(np.where(self.scored_label == MISSING, np.nan, p))
 
 
-def to_minutes(counts: np.ndarray, epoch_s: int) -> tuple[np.ndarray, int]:
-    """Counts per minute at the scoring resolution, and how many input epochs make one scored epoch."""
-    x = np.asarray(counts, dtype=float)
+def to_minutes(filled: np.ndarray, valid: np.ndarray, epoch_s: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Counts per minute at the scoring resolution, which of them are valid, and input epochs per scored one.
+
+    `filled` holds the counts with 0 where `valid` is False.
+    """
+    x = np.asarray(filled, dtype=float)
     if epoch_s < 60:
         if 60 % epoch_s:
             raise ValueError(f"epochs shorter than a minute must divide it; got {epoch_s} s")
         k = 60 // epoch_s
-        padded = np.r_[x, np.full(-len(x) % k, np.nan)]
-        return padded.reshape(-1, k).sum(axis=1), k
+        pad = -len(x) % k
+        minutes = np.r_[x, np.zeros(pad)].reshape(-1, k).sum(axis=1)
+        return minutes, np.r_[valid, np.zeros(pad, dtype=bool)].reshape(-1, k).all(axis=1), k
     if epoch_s % 60:
         raise ValueError(f"epochs longer than a minute must be whole minutes; got {epoch_s} s")
-    return x * 60.0 / epoch_s, 1
+    return (x if epoch_s == 60 else x * (60.0 / epoch_s)), np.asarray(valid, dtype=bool), 1
 
 
 def count_scale(per_minute: np.ndarray) -> float:
     """Factor that brings a recording's counts per minute to the reference device's scale."""
-    x = np.asarray(per_minute, dtype=float)
-    nonzero = x[x > 0]
+    level = activity_level(per_minute)
     with np.errstate(over="ignore", divide="ignore"):
-        factor = float(REFERENCE_P95 / np.percentile(nonzero, 95)) if len(nonzero) else 1.0
+        factor = REFERENCE_P95 / level if level > 0 else 1.0
     return factor if np.isfinite(factor) else 1.0
 
 
 def _window_sum(x: np.ndarray, before: int, after: int) -> np.ndarray:
     """Sum of x over epochs t-before ... t+after, NaN counted as zero."""
-    padded = np.r_[np.zeros(before), np.nan_to_num(x), np.zeros(after)]
-    c = np.r_[0.0, np.cumsum(padded)]
-    width = before + after + 1
-    return np.asarray(c[width:] - c[:-width])
+    full = np.convolve(np.nan_to_num(x), np.ones(before + after + 1))
+    return np.asarray(full[after:after + len(x)])
+
+
+def cole_kripke_sums(per_minute: np.ndarray) -> np.ndarray:
+    """Cole-Kripke's weighted sum of counts per minute over minutes t-4 ... t+2 (zero-filled input)."""
+    full = np.correlate(np.asarray(per_minute, dtype=float), _CK_WEIGHTS, mode="full")
+    return np.asarray(full[_CK_AFTER:_CK_AFTER + len(per_minute)])
 
 
 def cole_kripke(reference_per_minute: np.ndarray) -> np.ndarray:
     """Cole-Kripke's discriminant D per minute (sleep when D < 1), from reference-scale counts per minute."""
-    x = np.asarray(reference_per_minute, dtype=float) / 30.0
-    padded = np.r_[np.zeros(_CK_BEFORE), np.nan_to_num(x), np.zeros(len(_CK_WEIGHTS) - _CK_BEFORE - 1)]
-    d = 0.001 * np.correlate(padded, _CK_WEIGHTS, mode="valid")
-    return np.where(np.isnan(x), np.nan, d)
+    x = np.asarray(reference_per_minute, dtype=float)
+    return np.where(np.isnan(x), np.nan, cole_kripke_sums(np.nan_to_num(x)) * _CK_SCALE)
 
 
 def sadeh(reference_per_minute: np.ndarray) -> np.ndarray:
@@ -108,64 +151,73 @@ def sadeh(reference_per_minute: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), np.nan, ps)
 
 
-def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run starts, lengths and values of an int8 label array."""
-    change = np.flatnonzero(np.diff(labels)) + 1
-    starts = np.r_[0, change]
-    lengths = np.diff(np.r_[starts, len(labels)])
-    return starts, lengths, labels[starts]
+def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run values and lengths of an int8 label array."""
+    starts = np.concatenate(([0], np.flatnonzero(labels[1:] != labels[:-1]) + 1))
+    return labels[starts], np.diff(np.concatenate((starts, [len(labels)])))
 
 
-def _paint(n: int, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Boolean mask covering [start, start + length) for each pair."""
-    marks = np.bincount(starts, minlength=n + 1) - np.bincount(starts + lengths, minlength=n + 1)
-    return np.cumsum(marks[:-1]) > 0
+def _merge(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs with empty ones dropped and neighbours of equal value joined."""
+    keep = lengths > 0
+    values, lengths = values[keep], lengths[keep]
+    new = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    return values[new], np.add.reduceat(lengths, new)
 
 
-def webster(sleep: np.ndarray, epoch_minutes: float = 1.0) -> np.ndarray:
-    """Webster's rescoring of a sleep (1) / wake (0) / missing (NaN) sequence.
+def _neighbours(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each element's predecessor and successor (0 beyond the ends)."""
+    return np.concatenate(([0.0], a[:-1])), np.concatenate((a[1:], [0.0]))
+
+
+def webster(labels: np.ndarray, epoch_minutes: float = 1.0) -> np.ndarray:
+    """Webster's rescoring of `int8` labels (1 sleep, 0 wake, -1 missing), worked on runs, not epochs.
 
     (a-c) after at least 4, 10 or 15 min of wake, the first 1, 3 or 4 min of sleep become wake;
     (d, e) then sleep bouts of at most 6 (10) min between wake bouts of at least 10 (20) min become wake.
     Missing epochs break bouts and never count as wake.
     """
-    s = np.asarray(sleep, dtype=float)
-    if len(s) == 0:
-        return s.copy()
-    lab = np.where(np.isnan(s), -1, s).astype(np.int8)
-    starts, lengths, values = _runs(lab)
+    lab = np.asarray(labels, dtype=np.int8)
+    if len(lab) == 0:
+        return lab.copy()
+    values, lengths = _runs(lab)
+    wake_before, _ = _neighbours(np.where(values == WAKE, lengths * epoch_minutes, 0.0))
+    cut_min = (wake_before >= 4) * 1.0 + (wake_before >= 10) * 2.0 + (wake_before >= 15) * 1.0
+    cut = np.minimum(np.ceil(cut_min / epoch_minutes).astype(np.int64), lengths) * (values == SLEEP)
+    lengths = lengths - cut
+    lengths[:-1] += cut[1:]  # the cut head joins the wake run before it
+    values, lengths = _merge(values, lengths)
     minutes = lengths * epoch_minutes
-    prev_wake = np.r_[0.0, np.where(values[:-1] == 0, minutes[:-1], 0.0)]
-    cut_min = np.select([prev_wake >= 15, prev_wake >= 10, prev_wake >= 4], [4.0, 3.0, 1.0], 0.0)
-    cut = np.minimum(np.ceil(cut_min / epoch_minutes).astype(np.int64), lengths)
-    head = (values == 1) & (cut > 0)
-    lab[_paint(len(lab), starts[head], cut[head])] = 0
-    starts, lengths, values = _runs(lab)
-    minutes = lengths * epoch_minutes
-    wake_min = np.where(values == 0, minutes, 0.0)
-    before, after = np.r_[0.0, wake_min[:-1]], np.r_[wake_min[1:], 0.0]
+    before, after = _neighbours(np.where(values == WAKE, minutes, 0.0))
     around = np.minimum(before, after)
-    short = (values == 1) & (((minutes <= 6) & (around >= 10)) | ((minutes <= 10) & (around >= 20)))
-    lab[_paint(len(lab), starts[short], lengths[short])] = 0
-    return np.where(lab < 0, np.nan, lab.astype(float))
+    short = (values == SLEEP) & (((minutes <= 6) & (around >= 10)) | ((minutes <= 10) & (around >= 20)))
+    values[short] = WAKE
+    return np.repeat(values, lengths)
 
 
 def score(counts: np.ndarray, epoch_s: int, method: Method = "cole-kripke", scale: float | None = None,
           rescore: bool = True) -> Scoring:
-    """Score every input epoch as sleep or wake; `scale=None` infers the device scale from the counts."""
+    """Score every input epoch (NaN where missing); `scale=None` infers the device scale from the counts."""
+    x = np.asarray(counts, dtype=float)
+    valid = ~np.isnan(x)
+    return score_epochs(np.where(valid, x, 0.0), valid, epoch_s, method, scale, rescore)
+
+
+def score_epochs(filled: np.ndarray, valid: np.ndarray, epoch_s: int, method: Method = "cole-kripke",
+                 scale: float | None = None, rescore: bool = True) -> Scoring:
+    """Score epochs given as counts with 0 where missing and a validity mask (an epoch grid's own layout)."""
     if method not in METHODS:
         raise ValueError(f"unknown scoring method {method!r}; choose one of {', '.join(METHODS)}")
-    x, k = to_minutes(counts, epoch_s)
+    x, ok, k = to_minutes(np.ravel(filled), np.ravel(valid), epoch_s)
     factor = count_scale(x) if scale is None else scale
-    reference = x * factor
-    with np.errstate(over="ignore"):
-        if method == "cole-kripke":
-            d = cole_kripke(reference)
-            prob, sleep = 1.0 / (1.0 + d), np.where(np.isnan(d), np.nan, (d < 1).astype(float))
-        else:
-            ps = sadeh(reference)
-            prob, sleep = 1.0 / (1.0 + np.exp(-ps)), np.where(np.isnan(ps), np.nan, (ps >= 0).astype(float))
+    if method == "cole-kripke":
+        sums = cole_kripke_sums(x)
+        asleep = sums < CK_THRESHOLD / factor
+        discriminant = sums * (_CK_SCALE * factor)
+    else:
+        discriminant = sadeh(np.where(ok, x * factor, np.nan))
+        asleep = discriminant >= 0
+    label = np.subtract(asleep & ok, ~ok, dtype=np.int8)  # 1 sleep, 0 wake, -1 missing
     if rescore:
-        sleep = webster(sleep, max(epoch_s, 60) / 60.0)
-    n = len(np.asarray(counts))
-    return Scoring(np.repeat(prob, k)[:n], np.repeat(sleep, k)[:n])
+        label = webster(label, max(epoch_s, 60) / 60.0)
+    return Scoring(method, discriminant, label, k, int(np.size(filled)))
