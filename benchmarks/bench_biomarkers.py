@@ -4,9 +4,11 @@ Data: Depresjon (Garcia-Ceja et al., ACM MMSys 2018), 55 subjects, every local d
 One core: numpy's own loops are single-threaded, and `threadpoolctl` limits BLAS/OpenMP pools to one
 thread here; the reference runs with OMP/OpenBLAS/MKL/Numba threads set to 1. Best of N, interleaved,
 with wall-clock and process CPU time (the machine is shared). Figures for mindbridge:
-- core set: IS, IV, RA, L5, M10 over the recording and Cole-Kripke labels with Webster rescoring, one
+- core set: IS, IV, RA, L5, M10 over each whole recording (`recording_rhythm`, which takes a list of
+  grids and handles them in one vectorised pass) and Cole-Kripke labels with Webster rescoring, one
   subject at a time, from recordings already laid on their epoch grids (pyActigraphy is likewise timed
-  on recordings already built, in `.venv-ref`);
+  on recordings already built, in `.venv-ref`); `core, per subject` calls `recording_rhythm` once per
+  subject instead;
 - family columns: every feature of the three families as numpy columns, from the same grids;
 - families from series: `Family.daily` of the three families from canonical series (local time, grid,
   non-wear, every feature, the pandas table).
@@ -26,16 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.common import compare, depresjon_dir
 from mindbridge.biomarkers.activity import ActivityFamily, activity_columns
-from mindbridge.biomarkers.circadian import (
-    CircadianFamily,
-    average_day,
-    circadian_columns,
-    hourly_counts,
-    lmx,
-    relative_amplitude,
-    stability_variability,
-    window_epochs,
-)
+from mindbridge.biomarkers.circadian import CircadianFamily, circadian_columns, recording_rhythm
 from mindbridge.biomarkers.epochs import EpochGrid, epoch_grid
 from mindbridge.biomarkers.sleep import SleepFamily, sleep_columns
 from mindbridge.biomarkers.sleep_scoring import score_epochs
@@ -46,14 +39,11 @@ REPEAT = 7
 REFERENCE_REPEAT = 3
 
 
-def core_set(grid: EpochGrid) -> None:
-    """IS, IV, RA, L5, M10 over the recording and Cole-Kripke labels with Webster rescoring."""
-    stability_variability(hourly_counts(grid), grid.n_days)
-    average = average_day(grid)
-    m10, _ = lmx(average, window_epochs(10, grid.epoch_s), lowest=False)
-    l5, _ = lmx(average, window_epochs(5, grid.epoch_s), lowest=True)
-    relative_amplitude(m10, l5)
-    score_epochs(grid.filled, grid.worn, grid.epoch_s, "cole-kripke", scale=1.0)
+def core_set(grids: list[EpochGrid]) -> None:
+    """IS, IV, RA, L5, M10 over each whole recording and Cole-Kripke labels with Webster rescoring."""
+    recording_rhythm(grids)
+    for grid in grids:
+        score_epochs(grid.filled, grid.worn, grid.epoch_s, "cole-kripke", scale=1.0)
 
 
 def family_columns(grid: EpochGrid) -> None:
@@ -75,13 +65,15 @@ def main() -> None:
         grids = [epoch_grid(s) for s in series]
         days = sum(g.n_days for g in grids)
         t = compare({
-            "core": lambda: [core_set(g) for g in grids],
+            "core": lambda: core_set(grids),
+            "core_each": lambda: [core_set([g]) for g in grids],
             "columns": lambda: [family_columns(g) for g in grids],
             "series": lambda: [f.daily([s]) for s in series for f in families],
         }, repeat=REPEAT)
     print(f"Depresjon: {len(files)} subjects, {days} patient-days (every local day with data); one core; "
           f"best of {REPEAT}")
     rows = (("core", "mindbridge core set (IS, IV, RA, L5, M10, Cole-Kripke + Webster)"),
+            ("core_each", "mindbridge core set, recording_rhythm called per subject      "),
             ("columns", "mindbridge activity + circadian + sleep columns from grids    "),
             ("series", "mindbridge activity + circadian + sleep tables from series    "))
     for key, label in rows:

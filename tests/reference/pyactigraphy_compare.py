@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mindbridge.biomarkers.circadian import average_day, hourly_counts, lmx, relative_amplitude, stability_variability
+from mindbridge.biomarkers.circadian import recording_rhythm
 from mindbridge.biomarkers.epochs import EpochGrid, epoch_grid
 from mindbridge.biomarkers.sleep_scoring import CK_THRESHOLD, cole_kripke_sums, score
 from mindbridge.sources.base import ReadContext
@@ -87,12 +87,10 @@ def compute_ours(grid: EpochGrid, flat: np.ndarray, start: int, stop: int) -> Ou
     """IS, IV, RA, L5, M10 and Cole-Kripke labels under the reference's definitions."""
     counts = flat.reshape(grid.counts.shape)
     cut = EpochGrid(grid.first_day, grid.epoch_s, counts, ~np.isnan(counts))
-    stab, var = stability_variability(hourly_counts(cut), cut.n_days, ddof=1)
-    average = average_day(cut)
-    m10, _ = lmx(average, 600, lowest=False)
-    l5, _ = lmx(average, 300, lowest=True)
+    rhythm = {k: float(v[0]) for k, v in recording_rhythm([cut], ddof=1).items()}
     ck = score(flat[start:stop], 60, "cole-kripke", scale=1.0, rescore=False).sleep
     tie = cole_kripke_sums(np.nan_to_num(flat[start:stop])) == CK_THRESHOLD
-    metrics = {"IS": float(stab[-1]), "IV": float(var[-1]), "RA": float(relative_amplitude(m10, l5)[0]),
-               "L5": float(l5[0]), "M10": float(m10[0])}
+    metrics = {"IS": rhythm["interdaily_stability"], "IV": rhythm["intradaily_variability"],
+               "RA": rhythm["relative_amplitude_recording"], "L5": rhythm["l5_recording"],
+               "M10": rhythm["m10_recording"]}
     return Ours(grid.first_day.astype("datetime64[m]") + np.timedelta64(start, "m"), metrics, ck, tie)

@@ -103,12 +103,15 @@ def average_day(grid: EpochGrid) -> np.ndarray:
         return np.asarray(grid.filled.sum(axis=0) / (worn * grid.epoch_minutes))
 
 
-def stability_variability(hours: np.ndarray, window: int, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def stability_variability(hours: np.ndarray, window: int, ddof: int = 0, starts: np.ndarray | None = None,
+                          at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Interdaily stability and intradaily variability over the `window` days ending at each day.
 
-    `hours` is `(days, 24)` with NaN for invalid hours. Returns two arrays of one value per day,
-    NaN where the window holds fewer than `MIN_WINDOW_HOURS` valid hours. One cumulative sum over
-    the days carries every windowed sum (values, counts, squares, hour-to-hour steps).
+    `hours` is `(days, 24)` with NaN for invalid hours; `starts` gives, for rows of several recordings
+    stacked, the row where each day's recording begins (windows never reach before it), and `at` the
+    days whose windows to evaluate (all by default). Returns two arrays of one value per evaluated day,
+    NaN where the window holds fewer than `MIN_WINDOW_HOURS` valid hours. One cumulative sum over the
+    days carries every windowed sum (values, counts, squares, hour-to-hour steps).
     """
     days = len(hours)
     valid = ~np.isnan(hours)
@@ -117,12 +120,15 @@ def stability_variability(hours: np.ndarray, window: int, ddof: int = 0) -> tupl
     step_ok[1:] = valid.ravel()[1:] & valid.ravel()[:-1]
     steps = np.zeros(hours.size)
     steps[1:] = np.diff(x.ravel())
-    steps = steps * steps * step_ok
-    per_day = np.stack([x, valid, x * x, steps.reshape(days, 24), step_ok.reshape(days, 24)], axis=1)
-    windowed = np.cumsum(per_day, axis=0)
-    windowed[window:] -= windowed[:-window].copy()
-    first = np.maximum(np.arange(days) - window + 1, 0)
-    entering = per_day[first, 3:, 0]  # the step into the window's first hour comes from outside it
+    per_day = np.zeros((days + 1, 5, 24))  # a leading zero row, then values, counts, squares, steps
+    per_day[1:, 0], per_day[1:, 1], per_day[1:, 2] = x, valid, x * x
+    per_day[1:, 3], per_day[1:, 4] = (steps * steps * step_ok).reshape(days, 24), step_ok.reshape(days, 24)
+    cumulative = np.cumsum(per_day, axis=0)
+    ends = np.arange(days) if at is None else np.asarray(at)
+    first = np.maximum(ends + 1 - window, 0 if starts is None else np.asarray(starts)[ends])
+    ends = ends + 1
+    windowed = cumulative[ends] - cumulative[first]
+    entering = per_day[first + 1, 3:, 0]  # the step into the window's first hour comes from outside it
     total, n, squares, step_sum, step_count = windowed.sum(axis=2).T
     s_h, c_h = windowed[:, 0], windowed[:, 1]
     has = c_h > 0
@@ -145,24 +151,48 @@ def lmx(profiles: np.ndarray, epochs: int, lowest: bool) -> tuple[np.ndarray, np
     p = np.atleast_2d(np.asarray(profiles, dtype=float))
     rows, n = p.shape
     valid = ~np.isnan(p)
-    run = np.zeros((2, rows, n + epochs))  # values and counts, a leading 0 and the first epochs-1 again
-    run[0, :, 1:n + 1], run[1, :, 1:n + 1] = np.where(valid, p, 0.0), valid
+    complete = bool(valid.all())
+    run = np.zeros((1 if complete else 2, rows, n + epochs))  # a leading 0, the row, its first epochs-1 again
+    run[0, :, 1:n + 1] = p if complete else np.where(valid, p, 0.0)
+    if not complete:
+        run[1, :, 1:n + 1] = valid
     run[:, :, n + 1:] = run[:, :, 1:epochs]
     np.cumsum(run, axis=2, out=run)
+    sums = run[:, :, epochs:] - run[:, :, :n]
     with np.errstate(invalid="ignore", divide="ignore"):
-        total, count = run[:, :, epochs:epochs + n] - run[:, :, :n]
-        means = total / count
-    empty = count.max(axis=1) == 0
-    ranked = np.where(count > 0, means, np.inf if lowest else -np.inf)
+        means = sums[0] / (epochs if complete else sums[1])
+    ranked = means if complete else np.where(sums[1] > 0, means, np.inf if lowest else -np.inf)
     idx = np.argmin(ranked, axis=1) if lowest else np.argmax(ranked, axis=1)
-    value = np.take_along_axis(means, idx[:, None], axis=1)[:, 0]
-    return np.where(empty, np.nan, value), np.where(empty, -1, idx)
+    rows_at = np.arange(rows)
+    empty = np.zeros(rows, dtype=bool) if complete else sums[1][rows_at, idx] == 0
+    return np.where(empty, np.nan, means[rows_at, idx]), np.where(empty, -1, idx)
 
 
 def relative_amplitude(m10: np.ndarray, l5: np.ndarray) -> np.ndarray:
     """(M10 - L5) / (M10 + L5), NaN when both are zero."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray((m10 - l5) / (m10 + l5))
+
+
+def recording_rhythm(grids: Sequence[EpochGrid], ddof: int = 0) -> dict[str, np.ndarray]:
+    """IS, IV, M10, L5 and RA of each whole recording: one value per grid, all grids in one vectorised pass.
+
+    The grids must share one epoch length. M10, L5 and RA are those of the recording's average day.
+    """
+    epochs = {g.epoch_s for g in grids}
+    if len(epochs) != 1:
+        raise ValueError(f"recording_rhythm needs grids of one epoch length, got {sorted(epochs)} s")
+    epoch_s = epochs.pop()
+    sizes = np.array([g.n_days for g in grids])
+    firsts = np.cumsum(sizes) - sizes
+    last = firsts + sizes - 1
+    stab, var = stability_variability(np.concatenate([hourly_counts(g) for g in grids]), int(sizes.max()), ddof,
+                                      np.repeat(firsts, sizes), at=last)
+    average = np.stack([average_day(g) for g in grids])
+    m10, _ = lmx(average, window_epochs(10, epoch_s), lowest=False)
+    l5, _ = lmx(average, window_epochs(5, epoch_s), lowest=True)
+    return {"interdaily_stability": stab, "intradaily_variability": var, "m10_recording": m10,
+            "l5_recording": l5, "relative_amplitude_recording": relative_amplitude(m10, l5)}
 
 
 def cosinor(per_minute: np.ndarray, epoch_s: int) -> dict[str, np.ndarray]:
@@ -204,36 +234,26 @@ def circadian_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray
     per_min = grid.masked / grid.epoch_minutes
     cover = grid.coverage()
     day_ok = cover >= MIN_DAY_COVERAGE
-    ten, five = window_epochs(10, grid.epoch_s), window_epochs(5, grid.epoch_s)
-    m10, m10_at = lmx(per_min, ten, lowest=False)
-    l5, l5_at = lmx(per_min, five, lowest=True)
-    hours = hourly_counts(grid)
-    is7, iv7 = stability_variability(hours, WINDOW_DAYS)
-    is_all, iv_all = stability_variability(hours, grid.n_days)
-    average = average_day(grid)
-    m10r, _ = lmx(average, ten, lowest=False)
-    l5r, _ = lmx(average, five, lowest=True)
+    m10, m10_at = lmx(per_min, window_epochs(10, grid.epoch_s), lowest=False)
+    l5, l5_at = lmx(per_min, window_epochs(5, grid.epoch_s), lowest=True)
+    is7, iv7 = stability_variability(hourly_counts(grid), WINDOW_DAYS)
     cos = cosinor(per_min, grid.epoch_s)
     h_per_epoch = grid.epoch_s / 3600.0
 
     def daily(a: np.ndarray) -> np.ndarray:
         return np.where(day_ok, a, np.nan)
 
-    def whole(value: np.ndarray) -> np.ndarray:
-        return np.full(grid.n_days, value[-1])
-
-    return grid.days, {
+    columns = {
         "m10": daily(m10), "m10_onset": daily(m10_at * h_per_epoch),
         "l5": daily(l5), "l5_onset": daily(l5_at * h_per_epoch),
         "relative_amplitude": daily(relative_amplitude(m10, l5)),
         "interdaily_stability_7d": is7, "intradaily_variability_7d": iv7,
-        "interdaily_stability": whole(is_all), "intradaily_variability": whole(iv_all),
-        "m10_recording": whole(m10r), "l5_recording": whole(l5r),
-        "relative_amplitude_recording": whole(relative_amplitude(m10r, l5r)),
         "cosinor_mesor": daily(cos["mesor"]), "cosinor_amplitude": daily(cos["amplitude"]),
         "cosinor_acrophase": daily(cos["acrophase"]), "cosinor_r2": daily(cos["r2"]),
         coverage_column("circadian"): cover,
     }
+    columns.update({k: np.full(grid.n_days, v[0]) for k, v in recording_rhythm([grid]).items()})
+    return grid.days, columns
 
 
 class CircadianFamily:

@@ -58,15 +58,22 @@ CK_THRESHOLD = 30_000.0  # D < 1 as a bound on the weighted sum: exact for integ
 class Scoring:
     """Scores of every input epoch: the label now, the sleep probability on demand.
 
-    `scored_label` and `discriminant` hold one value per scored epoch (a minute, or a longer input
-    epoch); `repeat` input epochs share each, and the input had `n` epochs.
+    `scored_label` holds one value per scored epoch (a minute, or a longer input epoch) and the
+    scorer's discriminant is `weighted * weight` there (Cole-Kripke's sums are kept unscaled until
+    asked for); `repeat` input epochs share each scored epoch, and the input had `n` epochs.
     """
 
     method: Method
-    discriminant: np.ndarray
+    weighted: np.ndarray
+    weight: float
     scored_label: np.ndarray
     repeat: int
     n: int
+
+    @property
+    def discriminant(self) -> np.ndarray:
+        """The scorer's discriminant per scored epoch: Cole-Kripke's D or Sadeh's PS."""
+        return self.weighted * self.weight
 
     def _per_input(self, a: np.ndarray) -> np.ndarray:
         return a if self.repeat == 1 else np.repeat(a, self.repeat)[: self.n]
@@ -86,10 +93,8 @@ class Scoring:
     def probability(self) -> np.ndarray:
         """Sleep probability of every input epoch (0.5 at the scorer's threshold), NaN where missing."""
         with np.errstate(over="ignore"):
-            if self.method == "cole-kripke":
-                p = 1.0 / (1.0 + self.discriminant)
-            else:
-                p = 1.0 / (1.0 + np.exp(-self.discriminant))
+            d = self.discriminant
+            p = 1.0 / (1.0 + d) if self.method == "cole-kripke" else 1.0 / (1.0 + np.exp(-d))
         return self._per_input(np.where(self.scored_label == MISSING, np.nan, p))
 
 
@@ -165,11 +170,6 @@ def _merge(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndar
     return values[new], np.add.reduceat(lengths, new)
 
 
-def _neighbours(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each element's predecessor and successor (0 beyond the ends)."""
-    return np.concatenate(([0.0], a[:-1])), np.concatenate((a[1:], [0.0]))
-
-
 def webster(labels: np.ndarray, epoch_minutes: float = 1.0) -> np.ndarray:
     """Webster's rescoring of `int8` labels (1 sleep, 0 wake, -1 missing), worked on runs, not epochs.
 
@@ -180,17 +180,21 @@ def webster(labels: np.ndarray, epoch_minutes: float = 1.0) -> np.ndarray:
     lab = np.asarray(labels, dtype=np.int8)
     if len(lab) == 0:
         return lab.copy()
+    per_minute = 1.0 / epoch_minutes  # rules in minutes, runs in epochs
     values, lengths = _runs(lab)
-    wake_before, _ = _neighbours(np.where(values == WAKE, lengths * epoch_minutes, 0.0))
-    cut_min = (wake_before >= 4) * 1.0 + (wake_before >= 10) * 2.0 + (wake_before >= 15) * 1.0
-    cut = np.minimum(np.ceil(cut_min / epoch_minutes).astype(np.int64), lengths) * (values == SLEEP)
+    wake_before = np.zeros_like(lengths)
+    wake_before[1:] = np.where(values[:-1] == WAKE, lengths[:-1], 0)
+    rule = np.searchsorted(np.array([4.0, 10.0, 15.0]) * per_minute, wake_before, side="right")
+    head = np.ceil(np.array([0.0, 1.0, 3.0, 4.0]) * per_minute).astype(np.int64)[rule]
+    cut = np.minimum(head, lengths) * (values == SLEEP)
     lengths = lengths - cut
     lengths[:-1] += cut[1:]  # the cut head joins the wake run before it
     values, lengths = _merge(values, lengths)
-    minutes = lengths * epoch_minutes
-    before, after = _neighbours(np.where(values == WAKE, minutes, 0.0))
-    around = np.minimum(before, after)
-    short = (values == SLEEP) & (((minutes <= 6) & (around >= 10)) | ((minutes <= 10) & (around >= 20)))
+    wake = np.where(values == WAKE, lengths, 0)
+    around = np.zeros_like(wake)  # the shorter of the wake runs on either side (0 at the ends)
+    np.minimum(wake[:-2], wake[2:], out=around[1:-1])
+    short = (values == SLEEP) & (((lengths <= 6 * per_minute) & (around >= 10 * per_minute))
+                                 | ((lengths <= 10 * per_minute) & (around >= 20 * per_minute)))
     values[short] = WAKE
     return np.repeat(values, lengths)
 
@@ -211,13 +215,12 @@ def score_epochs(filled: np.ndarray, valid: np.ndarray, epoch_s: int, method: Me
     x, ok, k = to_minutes(np.ravel(filled), np.ravel(valid), epoch_s)
     factor = count_scale(x) if scale is None else scale
     if method == "cole-kripke":
-        sums = cole_kripke_sums(x)
-        asleep = sums < CK_THRESHOLD / factor
-        discriminant = sums * (_CK_SCALE * factor)
+        weighted, weight = cole_kripke_sums(x), _CK_SCALE * factor
+        asleep = weighted < CK_THRESHOLD / factor
     else:
-        discriminant = sadeh(np.where(ok, x * factor, np.nan))
-        asleep = discriminant >= 0
+        weighted, weight = sadeh(np.where(ok, x * factor, np.nan)), 1.0
+        asleep = weighted >= 0
     label = np.subtract(asleep & ok, ~ok, dtype=np.int8)  # 1 sleep, 0 wake, -1 missing
     if rescore:
         label = webster(label, max(epoch_s, 60) / 60.0)
-    return Scoring(method, discriminant, label, k, int(np.size(filled)))
+    return Scoring(method, weighted, weight, label, k, int(np.size(filled)))
