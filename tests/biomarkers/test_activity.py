@@ -136,3 +136,12 @@ def test_depresjon_subject_matches_a_direct_computation(depresjon_dir: Path) -> 
         assert table.loc[day, "activity_sd"] == pytest.approx(minutes.std(ddof=1))
         assert table.loc[day, "activity_zero_fraction"] == pytest.approx(np.mean(minutes == 0))
     assert table["activity_nonwear"].sum() == (~grid.worn & ~np.isnan(grid.counts)).sum()
+
+
+def test_families_sharing_a_series_share_its_grid() -> None:
+    series = counts_series(day_pattern(2, 60, {(8, 20): 10.0}, rest=1.0))
+    grid = epoch_grid(series)
+    assert epoch_grid(series) is grid
+    assert epoch_grid(series, 60) is not grid and epoch_grid(series, detect_nonwear=False) is not grid
+    np.testing.assert_array_equal(epoch_grid(series, 60).counts, grid.counts)
+    assert epoch_grid(counts_series(series.values.copy())) is not grid
