@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import numpy as np
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from . import __version__
 from .biomarkers.catalogue import render as render_catalogue
@@ -19,27 +16,37 @@ from .biomarkers.sleep_scoring import METHODS, score
 from .edge.commands import app as edge_app
 from .hub.commands import register as register_hub
 from .models.commands import register as register_models
-from .pipeline import feature_table, write_features
-from .plots import biomarker_overview
 from .privacy.commands import register as register_privacy
 from .sources.base import NotReadable, ReadContext, read_utf8
 from .sources.csvtable import read_columns
-from .sources.ingest import IngestReport, NothingUsable, discover, ingest
+from .sources.ingest import NothingUsable
 from .sources.mapping import MappingError, load_mapping
-from .sources.quarantine import reason_counts
 from .sources.store import Store
+from .steps import console, demo_plot, depresjon_tables, err, run_features, run_ingest
 from .summary import RiskSummary
 
 app = typer.Typer(help="mindbridge: digital biomarkers to clinical directives, raw data kept on the device.",
                   no_args_is_help=True, add_completion=False)
-console = Console()
-err = Console(stderr=True)
 register_privacy(app, RiskSummary)
 register_hub(app)
 app.add_typer(edge_app, name="edge")
 
 DEFAULT_STORE = Path("mindbridge-data")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def nothing_ingested(exc: Exception) -> NoReturn:
+    """Say why nothing was read, in words a data manager can act on, and exit 1."""
+    err.print(f"[red]Nothing was ingested.[/] {exc}", soft_wrap=True)
+    raise typer.Exit(1) from exc
+
+
+def depresjon_or_exit(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Depresjon daily feature and subjects tables, or a clear exit when the folder holds nothing usable."""
+    try:
+        return depresjon_tables(folder)
+    except (NothingUsable, FileNotFoundError) as exc:
+        nothing_ingested(exc)
 
 
 def _version(value: bool) -> None:
@@ -52,46 +59,6 @@ def _version(value: bool) -> None:
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False) -> None:
     """mindbridge: digital biomarkers to clinical directives."""
-
-
-def run_ingest(paths: list[Path], store: Store, ctx: ReadContext) -> IngestReport:
-    """Ingest with a progress bar and print the per-subject summary and quarantine counts."""
-    files = discover(paths)
-    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console, transient=True) as bar:
-        task = bar.add_task("", total=len(files))
-        report = ingest(files, ctx, store, on_file=lambda p: bar.update(task, advance=1, description=p.name))
-    print_summary(report, store)
-    return report
-
-
-def print_summary(report: IngestReport, store: Store) -> None:
-    """Print what was read per subject and kind, and what was refused and why."""
-    summary = report.summary()
-    table = Table(title=f"Read {len(report.results)} file(s): {len(summary)} subject × kind series")
-    for col in ("subject", "kind", "rows", "from (UTC)", "to (UTC)", "coverage", "sources"):
-        table.add_column(col, justify="right" if col in ("rows", "coverage") else "left", no_wrap=True)
-    for row in summary.itertuples(index=False):
-        table.add_row(row.subject, row.kind, f"{row.rows:,}", str(row.first)[:10], str(row.last)[:10],
-                      f"{row.coverage:.0%}", row.sources)
-    console.print(table)
-    tables = {name for r in report.results for name in r.tables}
-    if tables:
-        console.print(f"Tables: {', '.join(sorted(tables))} → {store.root / 'tables'}")
-    for r in report.results:
-        for note in r.notes:
-            console.print(f"[yellow]note[/] {r.path}: {note}")
-    rejected = report.rejected
-    if rejected:
-        console.print(f"[yellow]{len(rejected):,} record(s) quarantined[/] → {store.quarantine_path}")
-        for reason, count in reason_counts(rejected).most_common(8):
-            console.print(f"  {count:>7,} × {reason}")
-    else:
-        console.print("No record was quarantined.")
-    unordered = sum(r.out_of_order for r in report.results)
-    if unordered:
-        console.print(f"{unordered:,} row(s) arrived out of order and were sorted.")
-    console.print(f"Series written to {store.root / 'series'}")
 
 
 @app.command("ingest")
@@ -111,8 +78,7 @@ def ingest_cmd(
         err.print(f"[red]Bad mapping file.[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except (NothingUsable, FileNotFoundError) as exc:
-        err.print(f"[red]Nothing was ingested.[/] {exc}", soft_wrap=True)
-        raise typer.Exit(1) from exc
+        nothing_ingested(exc)
 
 
 @app.command("demo")
@@ -133,31 +99,6 @@ def demo_cmd(
     console.print(f"         {picture.resolve()} (actograms and daily sleep/rhythm features)")
 
 
-def run_features(store: Store, out: Path) -> pd.DataFrame:
-    """Compute every subject's daily feature table with a progress bar, write it, and print a digest."""
-    n = len({s.subject for s in store.series()})
-    with Progress(TextColumn("[bold]features"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console, transient=True) as bar:
-        task = bar.add_task("", total=n)
-        table = feature_table(store, on_subject=lambda s: bar.update(task, advance=1, description=s))
-    files = write_features(table, out)
-    console.print(f"{files.days:,} subject-days for {files.subjects} subjects, {table.shape[1] - 2} columns "
-                  f"→ {files.parquet} and {files.csv.name}")
-    return table
-
-
-def demo_plot(store: Store, table: pd.DataFrame, path: Path) -> Path:
-    """Actograms and daily biomarkers of two patients and two controls (the demo's picture)."""
-    chosen = ["condition_1", "condition_2", "control_1", "control_2"]
-    shown = {}
-    for subject in chosen:
-        series = next(store.series(subject=subject), None)
-        if series is not None:
-            days = table[table["subject"] == subject].set_index("date")
-            shown[f"{subject} ({'patient' if subject.startswith('condition') else 'control'})"] = (series, days)
-    return biomarker_overview(shown, path, "Depresjon: minute activity by local hour (top) and daily biomarkers")
-
-
 @app.command("features")
 def features_cmd(
     paths: Annotated[list[Path], typer.Argument(help="A series store folder, or raw files/folders to ingest first.")],
@@ -172,8 +113,7 @@ def features_cmd(
         try:
             run_ingest(paths, store, ReadContext(tz=tz))
         except (NothingUsable, FileNotFoundError) as exc:
-            err.print(f"[red]Nothing was ingested.[/] {exc}", soft_wrap=True)
-            raise typer.Exit(1) from exc
+            nothing_ingested(exc)
     run_features(store, out)
 
 
@@ -242,21 +182,7 @@ def sleep_wake_cmd(
         sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
 
 
-def depresjon_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ingest a Depresjon folder into a temporary store; its daily feature table and subjects table."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp))
-        try:
-            ingest(discover([folder]), ReadContext(), store)
-        except (NothingUsable, FileNotFoundError) as exc:
-            err.print(f"[red]Nothing was ingested.[/] {exc}", soft_wrap=True)
-            raise typer.Exit(1) from exc
-        return feature_table(store), store.table("subjects")
-
-
-register_models(app, depresjon_tables)
+register_models(app, depresjon_or_exit)
 
 
 def main() -> None:
