@@ -121,7 +121,7 @@ def activity_level(counts: np.ndarray) -> float:
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Starts and ends (exclusive) of the runs of True in a flat boolean array."""
-    edges = np.diff(np.r_[False, mask, False].view(np.int8))
+    edges = np.diff(np.concatenate(([False], mask, [False])).view(np.int8))
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
@@ -133,7 +133,7 @@ def paint(n: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 def _window_sums(x: np.ndarray, width: int) -> np.ndarray:
     """Sums of `x` over every window of `width` consecutive elements."""
-    c = np.cumsum(np.r_[0.0, x])
+    c = np.cumsum(np.concatenate(([0.0], x)))
     return np.asarray(c[width:] - c[:-width])
 
 
