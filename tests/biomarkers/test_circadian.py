@@ -13,9 +13,10 @@ from mindbridge.biomarkers.circadian import (
     cosinor,
     hourly_counts,
     lmx,
+    recording_rhythm,
     stability_variability,
 )
-from mindbridge.biomarkers.epochs import EpochGrid
+from mindbridge.biomarkers.epochs import EpochGrid, epoch_grid
 
 FAMILY = CircadianFamily()
 
@@ -139,3 +140,20 @@ def test_constant_activity_has_undefined_rhythm() -> None:
     out = cosinor(np.full((1, 1440), 5.0), 60)
     assert out["mesor"][0] == pytest.approx(5) and out["amplitude"][0] == pytest.approx(0, abs=1e-9)
     assert np.isnan(out["r2"][0])
+
+
+def test_recordings_stacked_in_one_pass_do_not_leak_into_each_other() -> None:
+    rng = np.random.default_rng(11)
+    regular = epoch_grid(counts_series(rng.poisson(cosine_days(9)).astype(float) + 1))
+    chaotic = epoch_grid(counts_series(rng.permutation(cosine_days(5)), start="2024-05-01T00:00"))
+    flat = epoch_grid(counts_series(np.full(4 * 1440, 7.0)))
+    together = recording_rhythm([regular, chaotic, flat])
+    for i, grid in enumerate((regular, chaotic, flat)):
+        alone = recording_rhythm([grid])
+        for name, values in together.items():
+            np.testing.assert_allclose(values[i], alone[name][0], rtol=1e-12, err_msg=name)
+    assert together["interdaily_stability"][0] > 0.9 > 0.3 > together["interdaily_stability"][1]
+    assert np.isnan(together["interdaily_stability"][2])  # constant counts: no variance, IS undefined
+    assert together["relative_amplitude_recording"][2] == 0
+    with pytest.raises(ValueError, match="one epoch length"):
+        recording_rhythm([regular, epoch_grid(counts_series(np.ones(2880), epoch_s=30))])

@@ -145,6 +145,15 @@ def test_a_night_waking_joins_the_period_and_counts_as_waso() -> None:
     assert night["sleep_total"] + night["sleep_waso"] == pytest.approx(60 * 8 - 9)
 
 
+def test_missing_data_ends_a_sleep_period() -> None:
+    counts = night_counts(3)
+    counts[1440 + 120:1440 + 150] = np.nan  # no samples 02:00-02:30: the night splits, the longer part is main
+    night = SleepFamily().daily([counts_series(counts, source="Actiwatch AW4")]).loc["2024-03-05"]
+    assert night["sleep_onset"] == pytest.approx(2.5) and night["sleep_offset"] == pytest.approx(7 - 1 / 60)
+    assert night["sleep_total"] == 269 and night["sleep_waso"] == 0  # 02:30 to 06:59, no gap inside
+    assert night["coverage_sleep"] == pytest.approx(1 - 30 / 1440)
+
+
 def test_nonwear_is_not_sleep() -> None:
     counts = night_counts(3)
     counts[1440:1440 + 420] = 0  # the device lies still all night: non-wear, not sleep

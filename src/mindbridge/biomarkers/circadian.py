@@ -103,34 +103,27 @@ def average_day(grid: EpochGrid) -> np.ndarray:
         return np.asarray(grid.filled.sum(axis=0) / (worn * grid.epoch_minutes))
 
 
-def stability_variability(hours: np.ndarray, window: int, ddof: int = 0, starts: np.ndarray | None = None,
-                          at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Interdaily stability and intradaily variability over the `window` days ending at each day.
+def _hour_terms(hours: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+    """Per day and clock hour: value, valid, value², squared step from the hour before and whether it counts.
 
-    `hours` is `(days, 24)` with NaN for invalid hours; `starts` gives, for rows of several recordings
-    stacked, the row where each day's recording begins (windows never reach before it), and `at` the
-    days whose windows to evaluate (all by default). Returns two arrays of one value per evaluated day,
-    NaN where the window holds fewer than `MIN_WINDOW_HOURS` valid hours. One cumulative sum over the
-    days carries every windowed sum (values, counts, squares, hour-to-hour steps).
+    `hours` is `(days, 24)` with NaN for invalid hours; no step is taken into the first hour of a day
+    listed in `firsts` (the first day of each recording stacked in `hours`). Returns `(days, 5, 24)`.
     """
     days = len(hours)
     valid = ~np.isnan(hours)
     x = np.where(valid, hours, 0.0)
-    step_ok = np.zeros(hours.size, dtype=bool)
-    step_ok[1:] = valid.ravel()[1:] & valid.ravel()[:-1]
-    steps = np.zeros(hours.size)
+    step_ok = np.zeros((days, 24), dtype=bool)
+    step_ok.ravel()[1:] = valid.ravel()[1:] & valid.ravel()[:-1]
+    step_ok[firsts, 0] = False
+    steps = np.zeros(days * 24)
     steps[1:] = np.diff(x.ravel())
-    per_day = np.zeros((days + 1, 5, 24))  # a leading zero row, then values, counts, squares, steps
-    per_day[1:, 0], per_day[1:, 1], per_day[1:, 2] = x, valid, x * x
-    per_day[1:, 3], per_day[1:, 4] = (steps * steps * step_ok).reshape(days, 24), step_ok.reshape(days, 24)
-    cumulative = np.cumsum(per_day, axis=0)
-    ends = np.arange(days) if at is None else np.asarray(at)
-    first = np.maximum(ends + 1 - window, 0 if starts is None else np.asarray(starts)[ends])
-    ends = ends + 1
-    windowed = cumulative[ends] - cumulative[first]
-    entering = per_day[first + 1, 3:, 0]  # the step into the window's first hour comes from outside it
-    total, n, squares, step_sum, step_count = windowed.sum(axis=2).T
-    s_h, c_h = windowed[:, 0], windowed[:, 1]
+    return np.stack([x, valid, x * x, (steps * steps).reshape(days, 24) * step_ok, step_ok], axis=1)
+
+
+def _stability_from_sums(sums: np.ndarray, ddof: int) -> tuple[np.ndarray, np.ndarray]:
+    """IS and IV of each window from its `(windows, 5, 24)` sums of `_hour_terms`."""
+    total, n, squares, step_sum, step_count = sums.sum(axis=2).T
+    s_h, c_h = sums[:, 0], sums[:, 1]
     has = c_h > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         profile = np.where(has, s_h / c_h, 0.0)
@@ -138,9 +131,25 @@ def stability_variability(hours: np.ndarray, window: int, ddof: int = 0, starts:
         dev = np.where(has, profile - (profile.sum(axis=1) / k)[:, None], 0.0)
         d1 = (squares - total * total / n) / (n - ddof)
         stab = (dev * dev).sum(axis=1) / (k - ddof) / d1
-        iv = (step_sum - entering[:, 0]) / (step_count - entering[:, 1]) / d1
+        iv = step_sum / step_count / d1
     enough = n >= MIN_WINDOW_HOURS
     return np.where(enough, stab, np.nan), np.where(enough, iv, np.nan)
+
+
+def stability_variability(hours: np.ndarray, window: int, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Interdaily stability and intradaily variability over the `window` days ending at each day.
+
+    `hours` is `(days, 24)` with NaN for invalid hours. Returns two arrays of one value per day, NaN
+    where the window holds fewer than `MIN_WINDOW_HOURS` valid hours. One cumulative sum over the days
+    carries every windowed sum; the step into a window's first hour comes from outside it and is left out.
+    """
+    terms = _hour_terms(hours, np.zeros(1, dtype=np.int64))
+    cumulative = np.concatenate([np.zeros((1, 5, 24)), np.cumsum(terms, axis=0)])
+    ends = np.arange(1, len(hours) + 1)
+    first = np.maximum(ends - window, 0)
+    sums = cumulative[ends] - cumulative[first]
+    sums[:, 3:, 0] -= terms[first, 3:, 0]
+    return _stability_from_sums(sums, ddof)
 
 
 def lmx(profiles: np.ndarray, epochs: int, lowest: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -185,9 +194,8 @@ def recording_rhythm(grids: Sequence[EpochGrid], ddof: int = 0) -> dict[str, np.
     epoch_s = epochs.pop()
     sizes = np.array([g.n_days for g in grids])
     firsts = np.cumsum(sizes) - sizes
-    last = firsts + sizes - 1
-    stab, var = stability_variability(np.concatenate([hourly_counts(g) for g in grids]), int(sizes.max()), ddof,
-                                      np.repeat(firsts, sizes), at=last)
+    terms = _hour_terms(np.concatenate([hourly_counts(g) for g in grids]), firsts)
+    stab, var = _stability_from_sums(np.add.reduceat(terms, firsts, axis=0), ddof)
     average = np.stack([average_day(g) for g in grids])
     m10, _ = lmx(average, window_epochs(10, epoch_s), lowest=False)
     l5, _ = lmx(average, window_epochs(5, epoch_s), lowest=True)
