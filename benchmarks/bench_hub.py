@@ -1,32 +1,40 @@
 """Hub intake: envelopes/s and p50/p99 latency over real HTTP on loopback, for SQLite and PostgreSQL.
 
-Baseline: opening the same envelopes alone (privacy opener, in-memory roster, consent and replay
-state; no HTTP, no database), one thread. Between the two, the same envelopes are taken in-process
-(no HTTP) by the intake alone and by the intake plus the directive cycle, to show where the time goes.
-Every run checks that the number of envelopes stored equals the number acknowledged.
+Baseline: opening the same envelopes alone (privacy opener, in-memory roster, consent and replay state;
+no HTTP, no database) on one thread, the CPU-bound floor of any intake. Beside it: the intake in-process
+(cached registry, group-committed writes, no HTTP), and the served hub (`mindbridge hub serve`, 1 and 2
+uvicorn workers) driven by `IN_FLIGHT` concurrent requests (each device's envelopes in order, as a device
+sends them). Every HTTP run is then checked: envelopes stored = envelopes acknowledged (by id), one intake
+audit entry each, the audit chain intact; and it reports how long the background directive cycles took to
+catch up after the last receipt. CPU seconds of the server processes and of this (client) process are
+printed beside wall time, with the machine's load, since client and server share its cores with others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from mindbridge.hub import audit, repository
 from mindbridge.hub.consent_registry import ConsentRegistry, enrol
-from mindbridge.hub.db import EnvelopeRow, sqlite_url
-from mindbridge.hub.service import Hub, Settings
+from mindbridge.hub.db import AuditRow, EnvelopeRow, make_engine, migrate, sessions, sqlite_url
+from mindbridge.hub.intake import Intake
 from mindbridge.privacy.consent import ConsentBook, Scope, issue_grant, new_status_list
 from mindbridge.privacy.envelope import Opener, Recipient, seal
 from mindbridge.privacy.keys import Identity, save
@@ -34,7 +42,7 @@ from mindbridge.privacy.replay import MemoryReplayGuard
 from mindbridge.privacy.rotation import DeviceList, Roster
 from mindbridge.summary import Interval, RiskSummary
 
-PATIENTS, PER_PATIENT, CLIENTS, WORKERS = 48, 8, 8, 2
+PATIENTS, PER_PATIENT, IN_FLIGHT, WORKERS = 256, 16, 64, (1, 2)
 PG_ADMIN = os.environ.get("MINDBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = dt.datetime.now(dt.UTC)
 SCOPE = Scope.of(["sleep", "activity"], ["risk", "coverage"])
@@ -46,6 +54,7 @@ class Cohort:
     def __init__(self, clinic: Identity, patients: int, per_patient: int) -> None:
         assert clinic.agreement is not None
         to = Recipient(f"{clinic.did}#kex", clinic.agreement.public_key())
+        self.clinic = clinic.did
         self.papers: list[tuple[str, str, str]] = []
         self.streams: list[list[bytes]] = []
         for _ in range(patients):
@@ -64,10 +73,10 @@ class Cohort:
         """Every envelope, each device's in order."""
         return [e for stream in self.streams for e in stream]
 
-    def register(self, hub: Hub) -> None:
+    def register(self, factory: sessionmaker[Session]) -> None:
         """Enrol every patient at the hub and hand it their status list and grant."""
-        with hub.sessions() as s:
-            registry = ConsentRegistry(s, hub.clinic.did)
+        with factory() as s:
+            registry = ConsentRegistry(s, self.clinic)
             for devices, status, grant in self.papers:
                 enrol(s, devices, NOW)
                 registry.update_status(status)
@@ -83,8 +92,8 @@ def _summary(patient: str, days_ago: int) -> RiskSummary:
                        coverage={"sleep": 0.9, "activity": 0.9})
 
 
-def open_rate(clinic: Identity, cohort: Cohort) -> float:
-    """Envelopes/s opened by the privacy opener alone (in-memory state), one thread."""
+def open_rate(clinic: Identity, cohort: Cohort) -> tuple[float, float]:
+    """Envelopes/s opened by the privacy opener alone (in-memory state), one thread; and CPU ms each."""
     roster, book = Roster(), ConsentBook(clinic.did)
     for devices, status, grant in cohort.papers:
         roster.update(devices)
@@ -92,29 +101,51 @@ def open_rate(clinic: Identity, cohort: Cohort) -> float:
         book.add_grant(grant)
     opener = Opener.for_clinic(clinic, roster, MemoryReplayGuard(), RiskSummary, book)
     envelopes = cohort.envelopes
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for e in envelopes:
         opener.open(e, NOW)
-    return len(envelopes) / (time.perf_counter() - start)
+    return len(envelopes) / (time.perf_counter() - start), (time.process_time() - cpu) / len(envelopes) * 1000
 
 
-def in_process_rate(url: str, clinic: Identity, cohort: Cohort, cycle: bool) -> float:
-    """Envelopes/s taken by the hub in-process (no HTTP), with or without the directive cycle."""
-    hub = Hub.start(Settings(database_url=url), clinic)
-    cohort.register(hub)
-    take = hub.receive if cycle else hub.intake.receive
+def in_process(url: str, clinic: Identity, cohort: Cohort) -> tuple[float, float, float]:
+    """The intake without HTTP: open each envelope (one thread), then commit all through the writer.
+
+    Returns envelopes/s for admit + commit together, for the commits alone, and envelopes per transaction.
+    """
+    engine = make_engine(url)
+    migrate(engine)
+    factory = sessions(engine)
+    cohort.register(factory)
+    intake = Intake(clinic, engine, factory)
     envelopes = cohort.envelopes
     start = time.perf_counter()
-    for e in envelopes:
-        take(e, NOW)
-    elapsed = time.perf_counter() - start
-    hub.engine.dispose()
-    return len(envelopes) / elapsed
+    admitted = [intake.admit(e, NOW) for e in envelopes]
+    opened = time.perf_counter()
+    futures = [intake.submit(a) for a in admitted]
+    assert all(f.result()[1] for f in futures)
+    done = time.perf_counter()
+    per_batch = intake.writer.counters.items / intake.writer.counters.batches
+    intake.close()
+    engine.dispose()
+    return len(envelopes) / (done - start), len(envelopes) / (done - opened), per_batch
+
+
+def cpu_seconds(group: int) -> float:
+    """User + system CPU seconds of the live processes in a process group (from /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
-def served(url: str, key: Path, passphrase: str, workers: int) -> Iterator[str]:
-    """`python -m mindbridge.hub serve` with `workers` processes on a free port; yields its base URL."""
+def served(url: str, key: Path, passphrase: str, workers: int) -> Iterator[tuple[str, int]]:
+    """`python -m mindbridge.hub serve` with `workers` processes on a free port; its base URL and group id."""
     import socket
 
     with socket.socket() as s:
@@ -127,50 +158,100 @@ def served(url: str, key: Path, passphrase: str, workers: int) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while True:
+        healthy = 0
+        while healthy < 2 * workers:  # several answers: every worker process is up
             try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
+                healthy += httpx.get(f"{base}/health", timeout=2).status_code == 200
             except httpx.TransportError:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("the hub did not start") from None
                 time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(30)
 
 
-def drive(base: str, streams: list[list[bytes]], clients: int) -> tuple[float, list[float], set[str]]:
-    """Send every stream over `clients` connections (each device's envelopes in order); rate, latencies, ids."""
+@dataclass
+class Run:
+    """One HTTP run: wall seconds, per-request latencies, acknowledged ids, CPU seconds of client and server."""
+
+    seconds: float
+    latencies: list[float]
+    acked: set[str]
+    client_cpu: float
+    server_cpu: float
+
+
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, body: bytes) -> bytes:
+    """One HTTP/1.1 POST /intake on a kept-alive connection; raises unless the status is 200 or 201."""
+    writer.write(b"POST /intake HTTP/1.1\r\nHost: " + host.encode() + b"\r\nContent-Type: application/octet-stream"
+                 b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1]
+    fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+    length = int(next(v for k, v in fields.items() if k.lower() == b"content-length"))
+    answer = await reader.readexactly(length)
+    if status not in (b"200", b"201"):
+        raise RuntimeError(f"intake answered {status.decode()}: {answer[:200]!r}")
+    return answer
+
+
+async def _send(base: str, streams: list[list[bytes]], in_flight: int) -> tuple[list[float], set[str]]:
+    """A minimal keep-alive HTTP/1.1 client (httpx's asyncio client costs several ms of CPU per request here)."""
+    host, port = base.removeprefix("http://").split(":")
     latencies: list[float] = []
     acked: set[str] = set()
-    lock = threading.Lock()
 
-    def client(mine: list[list[bytes]]) -> None:
-        with httpx.Client(base_url=base, timeout=60) as http:
-            for day in range(max(map(len, mine), default=0)):
-                for stream in mine:
-                    start = time.perf_counter()
-                    response = http.post("/intake", content=stream[day])
-                    took = time.perf_counter() - start
-                    response.raise_for_status()
-                    with lock:
-                        latencies.append(took)
-                        acked.add(response.json()["envelope_id"])
+    async def lane(mine: list[list[bytes]]) -> None:  # one connection's devices, each in order
+        reader, writer = await asyncio.open_connection(host, int(port))
+        for day in range(max(map(len, mine), default=0)):
+            for stream in mine:
+                start = time.perf_counter()
+                answer = await _post(reader, writer, f"{host}:{port}", stream[day])
+                latencies.append(time.perf_counter() - start)
+                acked.add(json.loads(answer)["envelope_id"])
+        writer.close()
 
-    threads = [threading.Thread(target=client, args=(streams[i::clients],)) for i in range(clients)]
+    await asyncio.gather(*(lane(streams[i::in_flight]) for i in range(in_flight)))
+    return latencies, acked
+
+
+def drive(base: str, group: int, streams: list[list[bytes]], in_flight: int) -> Run:
+    """Send every stream with `in_flight` concurrent requests; measure time, latency and CPU."""
+    server_cpu, client_cpu, start = cpu_seconds(group), time.process_time(), time.perf_counter()
+    latencies, acked = asyncio.run(_send(base, streams, in_flight))
+    return Run(time.perf_counter() - start, latencies, acked, time.process_time() - client_cpu,
+               cpu_seconds(group) - server_cpu)
+
+
+def caught_up(factory: sessionmaker[Session], timeout: float = 300) -> float:
+    """Seconds until no patient has an envelope newer than their last directive cycle."""
     start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(latencies) / (time.perf_counter() - start), latencies, acked
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    while time.perf_counter() - start < timeout:
+        with factory() as s:
+            if not repository.patients_to_sweep(s, epoch):
+                break
+        time.sleep(0.2)
+    return time.perf_counter() - start
+
+
+def checked(factory: sessionmaker[Session], acked: set[str]) -> str:
+    """Stored = acknowledged (by id), one intake audit entry each, and the audit chain intact."""
+    with factory() as s:
+        stored = set(s.scalars(select(EnvelopeRow.id)))
+        intakes = s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.action == "intake",
+                                                                            AuditRow.outcome == "ok"))
+        verdict = audit.verify(s)
+    ok = stored == acked and intakes == len(acked) and verdict.ok
+    return (f"stored {len(stored)} = acknowledged {len(acked)}, {intakes} intake entries, "
+            f"audit chain {'intact' if verdict.ok else 'DAMAGED'}: {'yes' if ok else 'NO'}")
 
 
 @contextmanager
 def databases(folder: Path) -> Iterator[list[tuple[str, str]]]:
-    """(name, URL) of a fresh SQLite file and, if reachable, a fresh PostgreSQL database (dropped after)."""
+    """(name, URL) of SQLite in a folder and, if reachable, a fresh PostgreSQL database (dropped after)."""
     found = [("SQLite (WAL)", sqlite_url(folder / "hub.sqlite"))]
     admin = None
     name = f"mindbridge_bench_{uuid.uuid4().hex[:10]}"
@@ -190,46 +271,6 @@ def databases(folder: Path) -> Iterator[list[tuple[str, str]]]:
             admin.close()
 
 
-def _stored(url: str, clinic: Identity) -> int:
-    hub = Hub.start(Settings(database_url=url), clinic)
-    with hub.sessions() as s:
-        count = int(s.scalar(select(func.count()).select_from(EnvelopeRow)) or 0)
-    hub.engine.dispose()
-    return count
-
-
-def main() -> None:
-    """Measure and print intake throughput and latency per database beside the opening-only baseline."""
-    clinic = Identity.generate("clinic", web_did="did:web:clinic.example.org:bench")
-    cohort = Cohort(clinic, PATIENTS, PER_PATIENT)
-    n = PATIENTS * PER_PATIENT
-    baseline = open_rate(clinic, cohort)
-    print(f"{n} envelopes from {PATIENTS} devices; {CLIENTS} client connections, {WORKERS} uvicorn workers, "
-          f"{os.cpu_count()} cores (client and server share them)")
-    print(f"{'baseline: open only (no HTTP, no DB), 1 thread':<58}{baseline:>9.0f} env/s")
-    with tempfile.TemporaryDirectory() as tmp, databases(Path(tmp)) as dbs:
-        key, passphrase = Path(tmp) / "clinic.json", uuid.uuid4().hex
-        save(clinic, key, passphrase, n=2**12)
-        for name, url in dbs:
-            for cycle in (False, True):
-                what = "intake + cycle" if cycle else "intake only"
-                rate = in_process_rate(_fresh(url, tmp, "inproc"), clinic, Cohort(clinic, PATIENTS // 4, PER_PATIENT),
-                                       cycle)
-                print(f"{name + ': in-process ' + what + ', 1 thread':<58}{rate:>9.0f} env/s"
-                      f"{rate / baseline:>8.2f} × baseline")
-            fresh = _fresh(url, tmp, "http")
-            hub = Hub.start(Settings(database_url=fresh), clinic)
-            cohort.register(hub)
-            hub.engine.dispose()
-            with served(fresh, key, passphrase, WORKERS) as base:
-                rate, latencies, acked = drive(base, cohort.streams, CLIENTS)
-            stored = _stored(fresh, clinic)
-            cuts = statistics.quantiles(latencies, n=100)
-            print(f"{name + ': HTTP intake + cycle':<58}{rate:>9.0f} env/s{rate / baseline:>8.2f} × baseline   "
-                  f"p50 {cuts[49] * 1000:.1f} ms  p99 {cuts[98] * 1000:.1f} ms   "
-                  f"stored {stored} = acknowledged {len(acked)}: {'yes' if stored == len(acked) == n else 'NO'}")
-
-
 def _fresh(url: str, tmp: str, tag: str) -> str:
     """A new empty database next to `url` (SQLite file or PostgreSQL schema) for one measurement."""
     if url.startswith("sqlite"):
@@ -240,6 +281,47 @@ def _fresh(url: str, tmp: str, tag: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     return f"{url.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
+
+
+def _load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def main() -> None:
+    """Measure and print intake throughput and latency per database beside the opening-only baseline."""
+    print(f"machine: {os.cpu_count()} cores; {_load()}")
+    clinic = Identity.generate("clinic", web_did="did:web:clinic.example.org:bench")
+    cohort = Cohort(clinic, PATIENTS, PER_PATIENT)
+    n = PATIENTS * PER_PATIENT
+    baseline, open_ms = open_rate(clinic, cohort)
+    print(f"{n} envelopes from {PATIENTS} devices; {IN_FLIGHT} requests in flight on HTTP/1.1 keep-alive; "
+          f"client and server share the cores")
+    print(f"{'baseline: open only (no HTTP, no DB), 1 thread':<56}{baseline:>8.0f} env/s   CPU {open_ms:.2f} ms/env")
+    with tempfile.TemporaryDirectory() as tmp, databases(Path(tmp)) as dbs:
+        key, passphrase = Path(tmp) / "clinic.json", uuid.uuid4().hex
+        save(clinic, key, passphrase, n=2**12)
+        for name, url in dbs:
+            rate, commits, per_batch = in_process(_fresh(url, tmp, "inproc"), clinic, cohort)
+            print(f"{name + ': in-process open + group commit, 1 thread':<56}{rate:>8.0f} env/s{rate / baseline:>7.2f}"
+                  f" × baseline; commits alone {commits:.0f} env/s, {per_batch:.0f} env/transaction")
+            for workers in WORKERS:
+                fresh = _fresh(url, tmp, "http")
+                engine = make_engine(fresh)
+                migrate(engine)
+                factory = sessions(engine)
+                cohort.register(factory)
+                with served(fresh, key, passphrase, workers) as (base, group):
+                    run = drive(base, group, cohort.streams, IN_FLIGHT)
+                    lag = caught_up(factory)
+                verdict = checked(factory, run.acked)
+                engine.dispose()
+                rate, cuts = len(run.latencies) / run.seconds, statistics.quantiles(run.latencies, n=100)
+                print(f"{f'{name}: HTTP, {workers} worker(s)':<56}{rate:>8.0f} env/s{rate / baseline:>7.2f} × baseline"
+                      f"   p50 {cuts[49] * 1000:.0f} ms  p99 {cuts[98] * 1000:.0f} ms")
+                server_ms, client_ms = run.server_cpu / n * 1000, run.client_cpu / n * 1000
+                print(f"{'':<8}CPU ms/env: server {server_ms:.2f}, client {client_ms:.2f}; "
+                      f"cycles caught up {lag:.1f} s after the last receipt; {verdict}")
+    print(f"after: {_load()}")
 
 
 if __name__ == "__main__":

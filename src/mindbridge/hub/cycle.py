@@ -1,15 +1,15 @@
 """The directive cycle, and the background worker that runs it off the request path.
 
-The cycle, for one patient: read their summaries of the last `history_days` days and the summaries that
-carried their first-ever surveys (the response baseline), evaluate the pathway with the rules that were
-active last time (hysteresis), fold the directives into the triage queue (merge, clear what stopped
-firing, escalate what waited too long), and store directives, items and an audit entry in one
-transaction that starts by locking the patient's row, so two cycles for one patient never interleave,
-whichever process runs them. After the commit, the new directives go to every sink in `sinks`: the seam
-where FHIR and CDS Hooks delivery attach.
+The cycle, for each patient: read their summaries of the last `history_days` days and the summaries
+that carried their first-ever surveys (the response baseline), evaluate the pathway with the rules that
+were active last time (hysteresis), fold the directives into the triage queue (merge, clear what stopped
+firing, escalate what waited too long). Many patients share one transaction, which starts by locking
+their rows, so two cycles for one patient never interleave, whichever process runs them; reads, writes
+and audit entries are a fixed number of statements for the whole group. After the commit, the new
+directives go to every sink in `sinks`: the seam where FHIR and CDS Hooks delivery attach.
 
-The worker runs the cycle for patients whose data changed, `debounce` seconds after the first change
-(a burst of envelopes costs one cycle), and sweeps on a schedule for the patients nobody heard from
+The worker runs the cycle for the patients whose data changed, together, `debounce` seconds after the
+first change (a burst costs one cycle), and sweeps on a schedule for the patients nobody heard from
 (a week without data produces no envelope; only a sweep sees the gap). Its first sweep, at start-up,
 also picks up patients whose envelopes committed before a crash let their cycle run.
 """
@@ -20,15 +20,13 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..summary import Directive
 from . import audit, repository
-from .db import PatientRow
 from .pathways import PathwayEngine, PatientHistory
 from .triage import QueueItem, TriagePolicy, escalate, merge, resolve_cleared
 
@@ -51,36 +49,63 @@ class DirectiveCycle:
         """Rules whose items no budget or snooze may hold back."""
         return frozenset(r.id for r in self.pathway.pathway.rules if r.never_suppressed)
 
-    def run(self, patient: str, now: dt.datetime) -> list[QueueItem]:
-        """Evaluate one patient's pathway and update their queue; returns the items that changed."""
+    def run(self, patients: Sequence[str], now: dt.datetime | None = None) -> list[QueueItem]:
+        """Evaluate these patients' pathways and update their queues in one transaction; the items that changed.
+
+        `now` defaults to the time the patients' rows were locked (so a later cycle never evaluates earlier).
+        """
         with self.sessions() as session:
-            active, enrolled = repository.lock_patient(session, patient)
-            history = PatientHistory(patient, repository.history(session, patient, now, self.history_days),
-                                     frozenset(active), enrolled, repository.first_surveys(session, patient))
-            directives = self.pathway.evaluate(history, now)
-            before = repository.open_items(session, [patient])
-            queue = merge(before, directives, now, self.never_suppressed)
-            queue = resolve_cleared(queue, {(d.patient, d.action) for d in directives}, now)
-            queue = escalate(queue, self.policy, now)
-            changed = [i for i in queue if i not in before]
+            locked = repository.lock_patients(session, patients)
+            now = now or dt.datetime.now(dt.UTC)
+            ids = sorted(locked)
+            received = repository.histories(session, ids, now, self.history_days)
+            firsts = repository.first_surveys(session, ids)
+            open_items: dict[str, list[QueueItem]] = {p: [] for p in ids}
+            for item in repository.open_items(session, ids):
+                open_items[item.patient].append(item)
+            directives: list[Directive] = []
+            changed: list[QueueItem] = []
+            firing: dict[str, list[str]] = {}
+            for patient in ids:
+                active, enrolled = locked[patient]
+                history = PatientHistory(patient, received[patient], frozenset(active), enrolled, firsts[patient])
+                found = self.pathway.evaluate(history, now)
+                before = open_items[patient]
+                queue = merge(before, found, now, self.never_suppressed)
+                queue = resolve_cleared(queue, {(d.patient, d.action) for d in found}, now)
+                queue = escalate(queue, self.policy, now)
+                changed += [i for i in queue if i not in before]
+                directives += found
+                firing[patient] = sorted({d.rule_id for d in found})
             new = repository.save_directives(session, directives)
             repository.save_items(session, changed)
-            session.execute(update(PatientRow).where(PatientRow.did == patient)
-                            .values(active_rules=sorted({d.rule_id for d in directives}), evaluated_at=now))
-            if new or changed:
-                audit.record(session, "hub", "directive", f"Patient/{patient}", "ok",
-                             {"directives": [d.id for d in new], "items": {i.id: i.status for i in changed}}, now)
+            repository.mark_evaluated(session, firing, now)
+            audit.append(session, _entries(new, changed, now))
             session.commit()
         if new:
             for sink in self.sinks:
                 sink(new)
         return changed
 
-    def run_all(self, now: dt.datetime) -> int:
+    def run_all(self, now: dt.datetime | None = None, per_transaction: int = 200) -> int:
         """Run the cycle for every enrolled patient; returns how many queue items changed."""
         with self.sessions() as session:
             patients = repository.patients(session)
-        return sum(len(self.run(p, now)) for p in patients)
+        return sum(len(self.run(patients[i:i + per_transaction], now))
+                   for i in range(0, len(patients), per_transaction))
+
+
+def _entries(new: Sequence[Directive], changed: Sequence[QueueItem], now: dt.datetime) -> list[audit.Entry]:
+    """One audit entry per patient whose directives or items changed."""
+    directives: dict[str, list[str]] = {}
+    items: dict[str, dict[str, str]] = {}
+    for d in new:
+        directives.setdefault(d.patient, []).append(d.id)
+    for i in changed:
+        items.setdefault(i.patient, {})[i.id] = i.status
+    return [audit.Entry("hub", "directive", f"Patient/{p}", "ok",
+                        {"directives": directives.get(p, []), "items": items.get(p, {})}, now)
+            for p in sorted(directives.keys() | items.keys())]
 
 
 class CycleWorker:
@@ -125,6 +150,15 @@ class CycleWorker:
             due = repository.patients_to_sweep(session, now - dt.timedelta(seconds=self.sweep_every / 2))
         self.mark(dict.fromkeys(due, now))
 
+    def _cycle(self, work: dict[str, dt.datetime]) -> None:
+        """Cycle the patients whose changes are not in the future at the present time, the others at theirs."""
+        present = dt.datetime.now(dt.UTC)
+        by_time: dict[dt.datetime | None, list[str]] = {}
+        for patient, at in work.items():
+            by_time.setdefault(at if at > present else None, []).append(patient)
+        for when, patients in by_time.items():
+            self.cycle.run(patients, when)
+
     def _take(self) -> dict[str, dt.datetime] | None:
         """Wait for work (changed patients, or a sweep that is due) and mark the worker busy; None once closed."""
         with self._changed:
@@ -143,8 +177,7 @@ class CycleWorker:
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self.sweep_every
                 _logged(self._sweep)
-            for patient, at in work.items():
-                _logged(self.cycle.run, patient, at)
+            _logged(self._cycle, work)
             with self._changed:
                 self._busy = False
                 self._changed.notify_all()

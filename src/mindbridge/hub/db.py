@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -237,6 +239,12 @@ class SurveyBaselineRow(Base):
     instrument: Mapped[str] = mapped_column(String(64), primary_key=True)
     survey_date: Mapped[dt.date] = mapped_column(Date)
     envelope_id: Mapped[str] = mapped_column(String(36))
+
+
+def upsert(db: Connection | Session, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT … ON CONFLICT for the dialect in use (PostgreSQL or SQLite), for bulk upserts."""
+    dialect = db.get_bind().dialect if isinstance(db, Session) else db.dialect
+    return (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def sqlite_url(path: Path) -> str:

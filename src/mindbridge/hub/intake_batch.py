@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..privacy.consent import Scope
@@ -27,7 +26,7 @@ from ..privacy.envelope import Header
 from ..privacy.errors import PrivacyError, ReplayDetected
 from ..summary import RiskSummary
 from . import audit
-from .db import EnvelopeRow, HubStateRow, ReplayHighestRow, ReplaySeenRow, SurveyBaselineRow
+from .db import EnvelopeRow, HubStateRow, ReplayHighestRow, ReplaySeenRow, SurveyBaselineRow, upsert
 from .registry_cache import RegistryCache
 
 
@@ -79,11 +78,6 @@ class Refusal:
 Item = Candidate | Refusal
 
 
-def _upsert(db: Connection, table: type[object]) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT … ON CONFLICT for this connection's dialect (PostgreSQL or SQLite)."""
-    return (postgresql if db.dialect.name == "postgresql" else sqlite).insert(table)
-
-
 class BatchReplayGuard:
     """The replay state of one batch: read once for its senders and ids, decided in memory, written once.
 
@@ -123,7 +117,7 @@ class BatchReplayGuard:
         if not self.new_ids:
             return
         self.db.execute(insert(ReplaySeenRow), [{"envelope_id": i, "sender": s} for i, s in self.new_ids.items()])
-        up = _upsert(self.db, ReplayHighestRow).values([{"sender": s, "seq": q} for s, q in self.raised.items()])
+        up = upsert(self.db, ReplayHighestRow).values([{"sender": s, "seq": q} for s, q in self.raised.items()])
         self.db.execute(up.on_conflict_do_update(index_elements=["sender"], set_={"seq": up.excluded.seq},
                                                  where=ReplayHighestRow.seq < up.excluded.seq))
         self.new_ids, self.raised = {}, {}
@@ -152,7 +146,7 @@ def _keep_first_surveys(db: Connection, accepted: Sequence[Candidate]) -> None:
                 first[key] = {"patient": key[0], "instrument": key[1], "survey_date": s.date,
                               "envelope_id": c.header.id}
     if first:
-        up = _upsert(db, SurveyBaselineRow).values(list(first.values()))
+        up = upsert(db, SurveyBaselineRow).values(list(first.values()))
         db.execute(up.on_conflict_do_update(
             index_elements=["patient", "instrument"],
             set_={"survey_date": up.excluded.survey_date, "envelope_id": up.excluded.envelope_id},

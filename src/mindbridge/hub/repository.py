@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from pydantic import TypeAdapter
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..summary import Directive, RiskSummary
@@ -24,10 +24,12 @@ from .db import (
     QueueItemRow,
     SurveyBaselineRow,
     UserRow,
+    upsert,
 )
 from .pathways import Received
 from .triage import Feedback, QueueItem
 
+CYCLE_LOCK = 0x6D62_6379  # PostgreSQL advisory lock key of multi-patient cycles ("mbcy")
 _ITEM = TypeAdapter(QueueItem)
 
 
@@ -52,20 +54,51 @@ def lock_patient(session: Session, patient: str) -> tuple[list[str], dt.datetime
 
 def history(session: Session, patient: str, now: dt.datetime, days: int) -> list[Received]:
     """The patient's summaries whose window ended within `days` days before `now` (oldest first)."""
+    return histories(session, [patient], now, days)[patient]
+
+
+def histories(session: Session, patients: Sequence[str], now: dt.datetime, days: int) -> dict[str, list[Received]]:
+    """Each patient's summaries whose window ended within `days` days before `now` (oldest first), one query."""
     since = now.date() - dt.timedelta(days=days)
-    rows = session.execute(select(EnvelopeRow.id, EnvelopeRow.summary)
-                           .where(EnvelopeRow.patient == patient, EnvelopeRow.window_end >= since,
+    rows = session.execute(select(EnvelopeRow.patient, EnvelopeRow.id, EnvelopeRow.summary)
+                           .where(EnvelopeRow.patient.in_(patients), EnvelopeRow.window_end >= since,
                                   EnvelopeRow.window_end <= now.date())
                            .order_by(EnvelopeRow.window_end, EnvelopeRow.received_at))
-    return [Received(envelope_id, RiskSummary.model_validate_json(body)) for envelope_id, body in rows]
+    out: dict[str, list[Received]] = {p: [] for p in patients}
+    for patient, envelope_id, body in rows:
+        out[patient].append(Received(envelope_id, RiskSummary.model_validate_json(body)))
+    return out
 
 
-def first_surveys(session: Session, patient: str) -> list[Received]:
-    """The summaries that carried the patient's first-ever administration of each instrument."""
-    rows = session.execute(select(EnvelopeRow.id, EnvelopeRow.summary)
+def first_surveys(session: Session, patients: Sequence[str]) -> dict[str, list[Received]]:
+    """For each patient, the summaries that carried their first-ever administration of each instrument."""
+    rows = session.execute(select(SurveyBaselineRow.patient, EnvelopeRow.id, EnvelopeRow.summary)
                            .join(SurveyBaselineRow, SurveyBaselineRow.envelope_id == EnvelopeRow.id)
-                           .where(SurveyBaselineRow.patient == patient).order_by(SurveyBaselineRow.instrument))
-    return [Received(envelope_id, RiskSummary.model_validate_json(body)) for envelope_id, body in rows]
+                           .where(SurveyBaselineRow.patient.in_(patients)).order_by(SurveyBaselineRow.instrument))
+    out: dict[str, list[Received]] = {p: [] for p in patients}
+    for patient, envelope_id, body in rows:
+        out[patient].append(Received(envelope_id, RiskSummary.model_validate_json(body)))
+    return out
+
+
+def lock_patients(session: Session, patients: Sequence[str]) -> dict[str, tuple[list[str], dt.datetime]]:
+    """Lock enrolled patients' rows for the transaction; their active rules and enrolment times (others skipped).
+
+    On PostgreSQL a transaction-scoped advisory lock first orders multi-patient lockers, so two processes'
+    cycles over overlapping sets cannot deadlock; on SQLite the write lock already orders everything.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(CYCLE_LOCK)))
+    rows = session.execute(update(PatientRow).where(PatientRow.did.in_(patients)).values(did=PatientRow.did)
+                           .returning(PatientRow.did, PatientRow.active_rules, PatientRow.enrolled_at))
+    return {did: (active, enrolled) for did, active, enrolled in rows}
+
+
+def mark_evaluated(session: Session, active_rules: dict[str, list[str]], now: dt.datetime) -> None:
+    """Remember each patient's firing rules (for hysteresis) and when they were evaluated."""
+    if active_rules:
+        session.execute(update(PatientRow), [{"did": p, "active_rules": rules, "evaluated_at": now}
+                                             for p, rules in active_rules.items()])
 
 
 def patients(session: Session) -> list[str]:
@@ -94,18 +127,24 @@ def get_item(session: Session, item_id: str) -> QueueItem | None:
 
 
 def save_items(session: Session, items: Sequence[QueueItem]) -> None:
-    """Insert or replace queue items."""
-    for i in items:
-        session.merge(QueueItemRow(id=i.id, patient=i.patient, action=i.action, tier=i.tier, status=i.status,
-                                   never_suppressed=i.never_suppressed, updated_at=i.updated_at, body=item_json(i)))
+    """Insert or replace queue items (one upsert)."""
+    if not items:
+        return
+    up = upsert(session, QueueItemRow).values([
+        {"id": i.id, "patient": i.patient, "action": i.action, "tier": i.tier, "status": i.status,
+         "never_suppressed": i.never_suppressed, "updated_at": i.updated_at, "body": item_json(i)} for i in items])
+    session.execute(up.on_conflict_do_update(index_elements=["id"], set_={
+        c: up.excluded[c] for c in ("patient", "action", "tier", "status", "never_suppressed", "updated_at", "body")}))
 
 
 def save_directives(session: Session, directives: Sequence[Directive]) -> list[Directive]:
-    """Store the directives not stored before; returns those that are new."""
+    """Store the directives not stored before (one query, one insert); returns those that are new."""
     known = set(session.scalars(select(DirectiveRow.id).where(DirectiveRow.id.in_([d.id for d in directives]))))
-    new = [d for d in directives if d.id not in known]
-    session.add_all(DirectiveRow(id=d.id, patient=d.patient, rule_id=d.rule_id, tier=d.tier, created_at=d.created_at,
-                                 body=d.model_dump_json()) for d in new)
+    new = list({d.id: d for d in directives if d.id not in known}.values())
+    if new:
+        session.execute(insert(DirectiveRow), [{"id": d.id, "patient": d.patient, "rule_id": d.rule_id,
+                                                "tier": d.tier, "created_at": d.created_at,
+                                                "body": d.model_dump_json()} for d in new])
     return new
 
 
