@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,18 +10,19 @@ import pandas as pd
 import pytest
 
 from mindbridge.models.commands import model_card
-from mindbridge.models.depresjon import DepresjonResult, fit_depresjon, labelled_days, run_depresjon
-from mindbridge.models.export import LinearRisk
-from mindbridge.models.features import ACTIGRAPHY_FEATURES, model_inputs
+from mindbridge.models.depresjon import DepresjonResult, fit_depresjon, labelled_days, person_labels, run_depresjon
+from mindbridge.models.export import LinearRisk, export_onnx, onnx_predict
+from mindbridge.models.features import MODEL_FEATURES, PROFILE_FEATURES, model_inputs, person_feature_names
 from mindbridge.models.report import write_report
+from mindbridge.models.training import Candidate
 
 Tables = tuple[pd.DataFrame, pd.DataFrame]
 
 
 @pytest.fixture(scope="module")
 def reduced(depresjon_tables: Tables) -> DepresjonResult:
-    """Nested LOSO with one regularisation strength and a short bootstrap (the CLI runs the full grid)."""
-    return run_depresjon(*depresjon_tables, grid=(1.0,), n_boot=40)
+    """Nested LOSO with one candidate and a short bootstrap (the CLI chooses among all of them)."""
+    return run_depresjon(*depresjon_tables, candidates=(Candidate(0.0, 0.1),), n_boot=40)
 
 
 def test_study_window_is_the_published_693_days(depresjon_tables: Tables) -> None:
@@ -35,27 +37,45 @@ def test_missing_label_column_is_named(depresjon_tables: Tables) -> None:
         labelled_days(depresjon_tables[0], depresjon_tables[1].drop(columns="group"))
     with pytest.raises(ValueError, match="activity_kra"):
         model_inputs(depresjon_tables[0].drop(columns="activity_kra"))
+    with pytest.raises(ValueError, match="activity_rest_exponent"):
+        model_inputs(depresjon_tables[0].drop(columns="activity_rest_exponent"))
+
+
+def test_profile_features_are_present_on_almost_every_study_day(depresjon_tables: Tables) -> None:
+    days = labelled_days(*depresjon_tables)
+    present = days[list(PROFILE_FEATURES)].notna().mean()
+    assert (present > 0.95).all(), present[present <= 0.95]
 
 
 @pytest.mark.slow
 def test_nested_loso_beats_the_subject_disjoint_baseline(reduced: DepresjonResult) -> None:
     assert reduced.per_day.n == 693 and reduced.per_person.n == 55
     assert reduced.per_day.metrics["mcc"] > 0.38  # Garcia-Ceja features re-run LOSO
-    assert reduced.per_person.metrics["auroc"] > 0.8
+    assert reduced.per_person.metrics["auroc"] > 0.85  # person model
+    assert reduced.per_person_from_days.metrics["auroc"] > 0.8
+    assert reduced.per_person.n == len(reduced.persons) == 55
     low, high = reduced.per_person.intervals["auroc"]
     assert low <= reduced.per_person.metrics["auroc"] <= high
     assert reduced.conformal_coverage > 0.8
-    headline = reduced.as_json()
-    assert set(headline["per_person"]) == {"balanced_accuracy", "auroc", "mcc", "accuracy"}
-    assert headline["days"]["n"] == 693
+    headline = json.loads(json.dumps(reduced.as_json()))
+    assert set(headline["per_person"]) == set(headline["per_day"]) == {"balanced_accuracy", "auroc", "mcc", "accuracy"}
+    assert headline["days"]["n"] == 693 and "protocol" in headline
 
 
 @pytest.mark.slow
 def test_card_and_report_files(reduced: DepresjonResult, depresjon_tables: Tables, tmp_path: Path) -> None:
-    model, days = fit_depresjon(*depresjon_tables)
-    numpy_model = LinearRisk.from_pipeline(model.pipeline, ACTIGRAPHY_FEATURES)
-    x = model_inputs(labelled_days(*depresjon_tables))
+    model, person, days = fit_depresjon(*depresjon_tables)
+    numpy_model = LinearRisk.from_pipeline(model.pipeline, MODEL_FEATURES)
+    labelled = labelled_days(*depresjon_tables)
+    x = model_inputs(labelled)
     np.testing.assert_allclose(numpy_model.predict_proba(x), model.predict_proba(x), atol=1e-9)
+    onnx_file = export_onnx(model.pipeline, len(MODEL_FEATURES), tmp_path / "model.onnx")
+    np.testing.assert_allclose(onnx_predict(onnx_file, x), model.predict_proba(x), atol=1e-6, rtol=0)
+    assert onnx_file.stat().st_size < 100_000
+    person_numpy = LinearRisk.from_pipeline(person.pipeline, person_feature_names())
+    xp, yp = person_labels(labelled)
+    np.testing.assert_allclose(person_numpy.predict_proba(xp), person.predict_proba(xp), atol=1e-9)
+    assert len(person_numpy.features) == 2 * len(MODEL_FEATURES) == xp.shape[1] and yp.sum() == 23
     card = model_card(reduced, model, {"model.json": "0" * 64}, days)
     json_file, md_file = card.write(tmp_path)
     assert type(card).read(tmp_path) == card

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mindbridge.models.evaluation import binary_metrics, leave_one_subject_out, per_person, subject_bootstrap
-from mindbridge.models.training import RiskModel, fit_risk_model
+from mindbridge.models.features import person_inputs
+from mindbridge.models.training import CANDIDATES, Candidate, RiskModel, fit_risk_model, inner_splits
+
+ONE = (Candidate(0.0, 1.0),)
 
 
 def cohort(subjects: int = 24, days: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -31,16 +36,28 @@ def test_metrics_known_answers() -> None:
     assert binary_metrics(y, np.array([0.1, 0.6, 0.4, 0.9]), threshold=0.35)["accuracy"] == 0.75
 
 
-def test_fit_selects_from_the_grid_and_calibrates() -> None:
+def test_fit_selects_from_the_candidates_and_calibrates() -> None:
     x, y, g = cohort()
-    model = fit_risk_model(x, y, g, grid=(0.01, 1.0))
-    assert model.c in (0.01, 1.0)
+    pair = (Candidate(0.0, 0.01), Candidate(1.0, 1.0))
+    model = fit_risk_model(x, y, g, candidates=pair)
+    assert model.candidate in pair
     assert model.threshold == pytest.approx(y.mean())
     p = model.predict_proba(x)
     assert np.all((p > 0) & (p < 1))
     assert abs(p.mean() - y.mean()) < 0.1
     with pytest.raises(ValueError, match="single class"):
         fit_risk_model(x, np.zeros_like(y), g)
+    with pytest.raises(ValueError, match="no candidate"):
+        fit_risk_model(x, y, g, candidates=())
+
+
+def test_l1_candidate_drops_a_pure_noise_input() -> None:
+    x, y, g = cohort(subjects=40)
+    x = np.column_stack([x, np.random.default_rng(9).normal(size=(len(y), 6))])
+    model = fit_risk_model(x, y, g, candidates=(Candidate(1.0, 0.02),))
+    weights = model.pipeline.steps[-1][1].coef_[0]
+    assert weights[0] > 0 and np.sum(weights[2:] == 0.0) >= 4
+    assert {str(c) for c in CANDIDATES} >= {"L2 C=0.1", "L1 C=1", "elastic net 0.5 C=0.1"}
 
 
 def test_loso_never_shows_the_test_subject_to_the_fitter() -> None:
@@ -49,7 +66,7 @@ def test_loso_never_shows_the_test_subject_to_the_fitter() -> None:
 
     def fit(xt: np.ndarray, yt: np.ndarray, gt: np.ndarray) -> RiskModel:
         seen.append(set(gt))
-        return fit_risk_model(xt, yt, gt, grid=(1.0,))
+        return fit_risk_model(xt, yt, gt, candidates=ONE)
 
     done: list[str] = []
     pred = leave_one_subject_out(x, y, g, fit, on_fold=done.append)
@@ -62,7 +79,7 @@ def test_loso_never_shows_the_test_subject_to_the_fitter() -> None:
 
 def test_per_person_means_and_bootstrap_interval_brackets_the_estimate() -> None:
     x, y, g = cohort(subjects=12)
-    pred = leave_one_subject_out(x, y, g, lambda a, b, c: fit_risk_model(a, b, c, grid=(1.0,)))
+    pred = leave_one_subject_out(x, y, g, lambda a, b, c: fit_risk_model(a, b, c, candidates=ONE))
     persons = per_person(pred, y, g)
     assert len(persons) == 12 and persons["days"].eq(10).all()
     assert persons.set_index("subject").loc["s3", "p"] == pytest.approx(pred.p[g == "s3"].mean())
@@ -92,3 +109,54 @@ def test_numpy_metrics_agree_with_scikit_learn() -> None:
     assert m["mcc"] == pytest.approx(matthews_corrcoef(y, hard))
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, hard))
     assert m["f1_weighted"] == pytest.approx(f1_score(y, hard, average="weighted"))
+
+
+def test_test_subjects_labels_never_reach_their_own_prediction() -> None:
+    """Leakage guard for the whole nested step (selection among every candidate, calibration, threshold)."""
+    x, y, g = cohort(subjects=12, days=5, seed=4)
+    fit = lambda a, b, c: fit_risk_model(a, b, c, candidates=CANDIDATES[::3])  # noqa: E731
+    before = leave_one_subject_out(x, y, g, fit)
+    flipped = np.where(g == "s3", 1 - y, y)
+    after = leave_one_subject_out(x, flipped, g, fit)
+    s3 = g == "s3"
+    np.testing.assert_array_equal(after.p[s3], before.p[s3])
+    assert not np.allclose(after.p[~s3], before.p[~s3])  # the flip did reach every other fold
+    subjects, xp = person_inputs(x, g)
+    yp = y[np.unique(g, return_index=True)[1]]
+    person_before = leave_one_subject_out(xp, yp, subjects, fit)
+    person_after = leave_one_subject_out(xp, np.where(subjects == "s3", 1 - yp, yp), subjects, fit)
+    assert person_after.p[subjects == "s3"] == person_before.p[subjects == "s3"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 11), min_size=30, max_size=80), st.integers(2, 6))
+def test_inner_folds_never_split_a_subject(members: list[int], folds: int) -> None:
+    groups = np.array([f"s{m}" for m in members])
+    y = np.array([m % 2 for m in members])
+    if len(np.unique(y)) < 2 or len(np.unique(groups)) < 2:
+        return
+    splits = inner_splits(y, groups, folds)
+    covered = np.concatenate([test for _, test in splits])
+    assert sorted(covered) == list(range(len(y)))
+    for train, test in splits:
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_person_inputs_known_answer() -> None:
+    x = np.array([[1.0, 5.0], [3.0, np.nan], [2.0, 7.0], [10.0, 1.0]])
+    subjects, out = person_inputs(x, np.array(["b", "b", "b", "a"]))
+    assert subjects.tolist() == ["a", "b"]
+    np.testing.assert_allclose(out[1], [2.0, 6.0, 1.0, np.sqrt(2.0)])
+    assert out[0, :2].tolist() == [10.0, 1.0] and np.isnan(out[0, 2:]).all()  # one day: no sd
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_a_persons_inputs_depend_on_its_own_days_only(seed: int) -> None:
+    x, _, g = cohort(subjects=6, days=4, seed=seed)
+    subjects, before = person_inputs(x, g)
+    changed = x.copy()
+    changed[g != "s2"] *= 3.0
+    _, after = person_inputs(changed, g)
+    k = subjects.tolist().index("s2")
+    np.testing.assert_array_equal(after[k], before[k])

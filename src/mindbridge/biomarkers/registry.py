@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .activity import ActivityFamily
+from .activity_profile import ActivityProfile
 from .base import Family
 from .cardiac import Cardiac
 from .circadian import CircadianFamily
@@ -18,6 +19,7 @@ from .wearable_sleep import WearableSleep
 
 FAMILIES: list[Family] = [
     ActivityFamily(),
+    ActivityProfile(),
     CircadianFamily(),
     SleepFamily(),
     WearableSleep(),

@@ -21,8 +21,8 @@ from rich.table import Table
 from .. import __version__
 from .card import MetricValue, ModelCard
 from .depresjon import PROTOCOL, DepresjonResult, fit_depresjon, run_depresjon
-from .export import ONNX_FILE, PARAMS_FILE, LinearRisk, export_onnx, sha256
-from .features import ACTIGRAPHY_FEATURES
+from .export import ONNX_FILE, PARAMS_FILE, PERSON_FILE, LinearRisk, export_onnx, sha256
+from .features import MODEL_FEATURES, person_feature_names
 from .globem import PUBLISHED_BALANCED_ACCURACY, load_sample, run_globem
 from .report import LABELS, comparison_rows, write_report
 from .training import RiskModel
@@ -40,7 +40,7 @@ def evaluate_with_progress(table: pd.DataFrame, subjects: pd.DataFrame, quiet: b
     n = int(subjects["subject"].nunique())
     with Progress(TextColumn("[bold]nested LOSO"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=err, transient=True, disable=quiet) as bar:
-        task = bar.add_task("", total=n)
+        task = bar.add_task("", total=2 * n)  # the day model's folds, then the person model's
         return run_depresjon(table, subjects, on_fold=lambda s: bar.update(task, advance=1, description=s))
 
 
@@ -56,15 +56,18 @@ def comparison_table(result: DepresjonResult) -> Table:
 
 
 def model_card(result: DepresjonResult, model: RiskModel, artifacts: dict[str, str], days: int) -> ModelCard:
-    """The card of the model fitted on all Depresjon study-window days, with its nested LOSO metrics."""
+    """The card of the day model fitted on all Depresjon study-window days, with the nested LOSO metrics."""
     metrics = {name: {k: MetricValue(value=v, lower=lvl.intervals[k][0], upper=lvl.intervals[k][1])
                       for k, v in lvl.metrics.items()}
                for name, lvl in (("per_person", result.per_person), ("per_day", result.per_day))}
     return ModelCard(
         model_id=MODEL_ID, version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        description="L2 logistic regression on one day of wrist-actigraphy biomarkers (activity level, "
+        description=f"Logistic regression ({model.candidate}, chosen by subject-grouped CV) on one day of "
+                    "wrist-actigraphy biomarkers (activity level and distribution, clock-time profile, "
                     "fragmentation, circadian rhythm, actigraphic sleep), calibrated by Platt scaling; outputs "
-                    "the probability that the day belongs to a person in a depressive episode.",
+                    f"the probability that the day belongs to a person in a depressive episode. {PERSON_FILE} holds "
+                    "the person model (same format) over the median and sd of a person's day inputs; the "
+                    "per_person metrics are that model's.",
         intended_use="Research and decision support only: flags days whose rhythm resembles depressed "
                      "patients' for a clinician to review alongside validated questionnaires. Not a diagnosis.",
         limits=["Trained on 55 adults in Norway (23 inpatients/outpatients with unipolar or bipolar depression, "
@@ -76,7 +79,7 @@ def model_card(result: DepresjonResult, model: RiskModel, artifacts: dict[str, s
                 "0.95 target of issue 5."],
         data=f"Depresjon: {GARCIA_CEJA}", days_used=f"{days} days: each subject's first `days` complete days "
                                                     "(scores.csv study window); later days are mostly non-wear.",
-        protocol=PROTOCOL, features=list(ACTIGRAPHY_FEATURES), metrics=metrics,
+        protocol=PROTOCOL, features=list(MODEL_FEATURES), metrics=metrics,
         calibration="Platt scaling fitted on user-grouped out-of-fold scores inside the training data, folded "
                     "into the logistic weights.",
         conformal={"alpha": result.alpha, "threshold": model.conformal.threshold,
@@ -143,10 +146,11 @@ def register(app: typer.Typer, load_depresjon: Loader) -> None:
         """Evaluate by nested LOSO, fit on all subjects, export ONNX + numpy JSON, write the card and report."""
         table, subjects = load_depresjon(data)
         result = evaluate_with_progress(table, subjects, quiet=False)
-        model, days = fit_depresjon(table, subjects)
+        model, person, days = fit_depresjon(table, subjects)
         out.mkdir(parents=True, exist_ok=True)
-        files = [export_onnx(model.pipeline, len(ACTIGRAPHY_FEATURES), out / ONNX_FILE),
-                 LinearRisk.from_pipeline(model.pipeline, ACTIGRAPHY_FEATURES).save(out / PARAMS_FILE)]
+        files = [export_onnx(model.pipeline, len(MODEL_FEATURES), out / ONNX_FILE),
+                 LinearRisk.from_pipeline(model.pipeline, MODEL_FEATURES).save(out / PARAMS_FILE),
+                 LinearRisk.from_pipeline(person.pipeline, person_feature_names()).save(out / PERSON_FILE)]
         card = model_card(result, model, {f.name: sha256(f) for f in files}, days)
         json_card, md_card = card.write(out)
         report = write_report(result, out / "report")

@@ -2,8 +2,10 @@
 features, per day and per person, beside the published subject-disjoint and mixed-fold results.
 
 Days used: each subject's first `days` complete days (the study window of scores.csv), 693 days of 55
-subjects (291 condition, 402 control), as in Garcia-Ceja et al. 2018. Per-person probability = mean of the
-person's day probabilities.
+subjects (291 condition, 402 control), as in Garcia-Ceja et al. 2018. Two models are evaluated, each in its
+own nested leave-one-subject-out loop: the day model (one probability per day) and the person model (one
+probability per subject from the median and sd of its days' inputs). The per-person figures are the person
+model's; the mean of a person's day probabilities is reported beside them.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import pandas as pd
 
 from .conformal import coverage, mean_set_size
 from .evaluation import Predictions, binary_metrics, leave_one_subject_out, per_person, subject_bootstrap
-from .features import model_inputs, study_days
-from .training import C_GRID, RiskModel, fit_risk_model
+from .features import model_inputs, person_inputs, study_days
+from .training import CANDIDATES, Candidate, RiskModel, fit_risk_model
 
-PROTOCOL = ("nested leave-one-subject-out (55 folds); C of an L2 logistic regression chosen by 5-fold grouped "
-            "CV AUROC inside each training fold, Platt calibration and split-conformal threshold fitted on "
-            "the same inner out-of-fold scores; decision threshold = training prevalence; days = first `days` "
-            "complete days per subject (693); "
-            "per-person = mean of day probabilities; 95% intervals by bootstrap over subjects")
+PROTOCOL = ("nested leave-one-subject-out (55 folds); penalty (L2, L1, elastic net) and strength of a logistic "
+            "regression chosen by 5-fold subject-grouped stratified CV AUROC inside each training fold, Platt "
+            "calibration and split-conformal threshold fitted on the same inner out-of-fold scores; decision "
+            "threshold = training prevalence; days = first `days` complete days per subject (693); per day: day "
+            "model on 50 daily features; per person: person model on the median and sd of each subject's daily "
+            "inputs, its own nested LOSO; 95% intervals by bootstrap over subjects")
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,13 @@ class DepresjonResult:
 
     per_day: Level
     per_person: Level
+    per_person_from_days: Level
     days: pd.DataFrame
     persons: pd.DataFrame
     conformal_coverage: float
     conformal_set_size: float
     alpha: float
-    chosen_c: dict[str, float]
+    chosen: dict[str, dict[str, str]]
     protocol: str = PROTOCOL
     published: tuple[Published, ...] = field(default=PUBLISHED)
 
@@ -79,6 +83,7 @@ class DepresjonResult:
         return {"per_person": {k: self.per_person.metrics[k] for k in keys},
                 "per_day": {k: self.per_day.metrics[k] for k in keys},
                 "protocol": self.protocol,
+                "per_person_mean_of_day_probabilities": {k: self.per_person_from_days.metrics[k] for k in keys},
                 "days": {"n": self.per_day.n, "condition": int(self.days["y"].sum()),
                          "rule": "first `days` complete days per subject (scores.csv study window)"},
                 "conformal": {"alpha": self.alpha, "coverage": self.conformal_coverage,
@@ -105,27 +110,44 @@ def level(y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: np.ndarra
     return Level(binary_metrics(y, p, threshold), subject_bootstrap(y, p, groups, threshold, n_boot=n_boot), len(y))
 
 
-def run_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, *, grid: tuple[float, ...] = C_GRID,
+def person_labels(days: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The person model's (subjects sorted, inputs) and each subject's label, from the labelled days."""
+    subjects, x = person_inputs(model_inputs(days), days["subject"].to_numpy())
+    return x, days.groupby("subject")["y"].first().loc[subjects].to_numpy()
+
+
+def run_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, *, candidates: tuple[Candidate, ...] = CANDIDATES,
                   n_boot: int = 500, alpha: float = 0.1,
                   on_fold: Callable[[str], None] | None = None) -> DepresjonResult:
-    """Nested LOSO evaluation of the calibrated logistic risk model on the Depresjon daily feature table."""
+    """Nested LOSO evaluation of the calibrated day and person risk models on the Depresjon feature table."""
     days = labelled_days(table, subjects)
     x, y, groups = model_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy()
-    pred: Predictions = leave_one_subject_out(
-        x, y, groups, lambda a, b, g: fit_risk_model(a, b, g, grid=grid, alpha=alpha), on_fold)
+
+    def fit(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> RiskModel:
+        return fit_risk_model(a, b, g, candidates=candidates, alpha=alpha)
+
+    pred: Predictions = leave_one_subject_out(x, y, groups, fit, on_fold)
+    xp, yp = person_labels(days)
+    names = np.unique(groups)
+    person_pred = leave_one_subject_out(xp, yp, names, fit, on_fold)
     days = days[["subject", "date", "y"]].assign(p=pred.p, threshold=pred.threshold)
-    persons = per_person(pred, y, groups)
+    from_days = per_person(pred, y, groups)
+    persons = from_days.rename(columns={"p": "p_days", "threshold": "threshold_days"}).assign(
+        p=person_pred.p, threshold=person_pred.threshold)
     return DepresjonResult(
         per_day=level(y, pred.p, groups, pred.threshold, n_boot),
-        per_person=level(persons["y"].to_numpy(), persons["p"].to_numpy(), persons["subject"].to_numpy(),
-                         persons["threshold"].to_numpy(), n_boot),
+        per_person=level(yp, person_pred.p, names, person_pred.threshold, n_boot),
+        per_person_from_days=level(yp, from_days["p"].to_numpy(), names, from_days["threshold"].to_numpy(), n_boot),
         days=days, persons=persons, conformal_coverage=coverage(pred.sets, y),
-        conformal_set_size=mean_set_size(pred.sets), alpha=alpha, chosen_c=pred.chosen_c)
+        conformal_set_size=mean_set_size(pred.sets), alpha=alpha,
+        chosen={"day": pred.chosen, "person": person_pred.chosen})
 
 
-def fit_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, alpha: float = 0.1) -> tuple[RiskModel, int]:
-    """The deployable model: fitted on every study-window day of every subject; returns it and the day count."""
+def fit_depresjon(table: pd.DataFrame, subjects: pd.DataFrame,
+                  alpha: float = 0.1) -> tuple[RiskModel, RiskModel, int]:
+    """The deployable day and person models, fitted on every study-window day of every subject, and the day count."""
     days = labelled_days(table, subjects)
-    model = fit_risk_model(model_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy(), alpha=alpha)
-    return model, len(days)
-
+    day_model = fit_risk_model(model_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy(), alpha=alpha)
+    xp, yp = person_labels(days)
+    person_model = fit_risk_model(xp, yp, np.unique(days["subject"]), alpha=alpha)
+    return day_model, person_model, len(days)

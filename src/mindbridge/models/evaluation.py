@@ -84,7 +84,7 @@ class Predictions:
     p: np.ndarray
     threshold: np.ndarray
     sets: np.ndarray
-    chosen_c: dict[str, float]
+    chosen: dict[str, str]
 
 
 Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray], RiskModel]
@@ -105,7 +105,7 @@ def leave_one_subject_out(x: np.ndarray, y: np.ndarray, groups: np.ndarray, fit:
         p[test] = model.predict_proba(x[test])
         threshold[test] = model.threshold
         sets[test] = model.conformal.predict(p[test])
-        chosen[str(subject)] = model.c
+        chosen[str(subject)] = str(model.candidate)
         if on_fold is not None:
             on_fold(str(subject))
     return Predictions(p, threshold, sets, chosen)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-ONNX_FILE, PARAMS_FILE = "model.onnx", "model.json"
+ONNX_FILE, PARAMS_FILE, PERSON_FILE = "model.onnx", "model.json", "person.json"
 OPSET = {"": 17, "ai.onnx.ml": 3}
 
 

@@ -1,9 +1,14 @@
 """Which daily feature-table columns the actigraphy risk model reads, and which days it may use.
 
-The model input is one row per (subject, local day) of the daily feature table. Count-scale features are
-log-transformed (`log1p`) because their spread grows with their level; everything else is used as is.
+The day model's input is one row per (subject, local day) of the daily feature table: the activity,
+circadian and sleep features (`ACTIGRAPHY_FEATURES`, what the edge computed first) plus the activity-profile
+family (`PROFILE_FEATURES`). Count-scale features are log-transformed (`log1p`) because their spread grows with
+their level; the profile features are already on a log scale; everything else is used as is.
 Whole-recording features (`*_recording`, recording-wide IS/IV) are left out: they would let days outside
 the evaluated window leak into every day's row.
+
+The person model's input is one row per subject: the median and the standard deviation of each day-model
+input over the subject's days (`person_inputs`), i.e. the person's typical day and how much days vary.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..biomarkers.activity_profile import FEATURES as PROFILE
 from ..biomarkers.registry import FAMILIES
 
 DAY_MINUTES = 1440
@@ -25,6 +31,9 @@ ACTIGRAPHY_FEATURES: tuple[str, ...] = (
     "sleep_onset", "sleep_offset", "sleep_midpoint", "sleep_total", "sleep_waso", "sleep_efficiency",
     "sleep_awakenings", "sleep_regularity_index",
 )
+PROFILE_FEATURES: tuple[str, ...] = tuple(f.name for f in PROFILE)
+MODEL_FEATURES: tuple[str, ...] = ACTIGRAPHY_FEATURES + PROFILE_FEATURES
+PERSON_STATISTICS = ("median", "sd")
 LOG_SCALED = frozenset({"activity_total", "activity_mean", "activity_sd", "activity_nonwear", "m10", "l5",
                         "cosinor_mesor", "cosinor_amplitude"})
 
@@ -41,7 +50,7 @@ def check_columns(table: pd.DataFrame, columns: Sequence[str]) -> None:
         raise ValueError(f"feature table lacks column(s) the model needs: {', '.join(missing)}")
 
 
-def model_inputs(table: pd.DataFrame, columns: Sequence[str] = ACTIGRAPHY_FEATURES) -> np.ndarray:
+def model_inputs(table: pd.DataFrame, columns: Sequence[str] = MODEL_FEATURES) -> np.ndarray:
     """The model's input matrix: the chosen columns as float, count-scale ones as log1p; NaN stays NaN."""
     check_columns(table, columns)
     x = table[list(columns)].to_numpy(dtype=float, na_value=np.nan).copy()
@@ -49,6 +58,30 @@ def model_inputs(table: pd.DataFrame, columns: Sequence[str] = ACTIGRAPHY_FEATUR
         if name in LOG_SCALED:
             x[:, j] = np.log1p(np.clip(x[:, j], 0.0, None))
     return x
+
+
+def person_feature_names(columns: Sequence[str] = MODEL_FEATURES) -> tuple[str, ...]:
+    """Names of the person model's inputs: `<feature>:median` then `<feature>:sd` for every day-model input."""
+    return tuple(f"{c}:{stat}" for stat in PERSON_STATISTICS for c in columns)
+
+
+def person_inputs(x: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per subject (sorted): median and sample sd (ddof 1) of each day-model input over its days, NaN ignored.
+
+    Returns the subjects and a matrix `[medians | sds]`; a column with no value (or one, for the sd) is NaN.
+    """
+    subjects, index = np.unique(groups, return_inverse=True)
+    out = np.full((len(subjects), 2 * x.shape[1]), np.nan)
+    for k in range(len(subjects)):
+        rows = x[index == k]
+        present = np.sum(~np.isnan(rows), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.nansum(rows, axis=0) / present
+            sd = np.sqrt(np.nansum((rows - mean) ** 2, axis=0) / (present - 1))
+        used = present > 0
+        out[k, :x.shape[1]][used] = np.nanmedian(rows[:, used], axis=0)
+        out[k, x.shape[1]:] = np.where(present > 1, sd, np.nan)
+    return subjects, out
 
 
 def recorded_minutes(table: pd.DataFrame) -> pd.Series:

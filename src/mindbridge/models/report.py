@@ -20,8 +20,9 @@ LABELS = {"balanced_accuracy": "balanced acc.", "accuracy": "accuracy", "mcc": "
 
 def comparison_rows(result: DepresjonResult) -> list[tuple[str, str, str, dict[str, float]]]:
     """(who, protocol, level, metrics) rows: ours at both levels, then every published figure."""
-    ours = [("mindbridge (this run)", "nested LOSO", "per_person", result.per_person.metrics),
-            ("mindbridge (this run)", "nested LOSO", "per_day", result.per_day.metrics)]
+    ours = [("mindbridge person model (this run)", "nested LOSO", "per_person", result.per_person.metrics),
+            ("mindbridge mean of day probabilities", "nested LOSO", "per_person", result.per_person_from_days.metrics),
+            ("mindbridge day model (this run)", "nested LOSO", "per_day", result.per_day.metrics)]
     theirs = [(p.source, p.protocol, p.level, p.metrics) for p in result.published]
     return ours + theirs
 
@@ -60,7 +61,7 @@ def plot_reliability(result: DepresjonResult, path: Path, bins: int = 10) -> Pat
 
 
 def plot_subjects(result: DepresjonResult, path: Path) -> Path:
-    """Each subject's day probabilities (dots) and mean (bar), sorted, coloured by true group."""
+    """Each subject's person-model probability (bar) and day probabilities (dots), sorted, coloured by group."""
     persons = result.persons.sort_values("p").reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(10, 3.6))
     colours = np.where(persons["y"] == 1, "tab:red", "tab:blue")
@@ -71,7 +72,7 @@ def plot_subjects(result: DepresjonResult, path: Path) -> Path:
                c=np.where(days["y"] == 1, "tab:red", "tab:blue"))
     ax.axhline(float(persons["threshold"].median()), color="black", lw=0.8, ls="--")
     ax.set(ylabel="P(condition)", xlabel="subjects (red: condition, blue: control)", ylim=(0, 1),
-           title="Per-subject probabilities, nested LOSO (bar: mean of days; dots: days)")
+           title="Per-subject probabilities, nested LOSO (bar: person model; dots: day model)")
     ax.set_xticks([])
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -84,7 +85,8 @@ def markdown(result: DepresjonResult, pictures: list[Path]) -> str:
     lines = ["# Depresjon benchmark", "", f"Protocol: {result.protocol}.", "",
              "Data: Garcia-Ceja et al., Depresjon, ACM MMSys 2018.", "",
              "| level | metric | value | 95% interval |", "|---|---|---|---|"]
-    for name, measured in (("per person", result.per_person), ("per day", result.per_day)):
+    for name, measured in (("per person", result.per_person), ("per person, mean of days", result.per_person_from_days),
+                           ("per day", result.per_day)):
         for key, value in measured.metrics.items():
             low, high = measured.intervals[key]
             lines.append(f"| {name} (n={measured.n}) | {LABELS[key]} | {value:.3f} | {low:.3f}–{high:.3f} |")

@@ -1,8 +1,12 @@
-"""The risk estimator: regularised logistic regression with its strength chosen, calibrated and given a
-conformal threshold, all from grouped (subject-disjoint) cross-validation inside the training data only.
+"""The risk estimator: regularised logistic regression with its penalty family (L2, L1 or elastic net) and
+strength chosen, calibrated and given a conformal threshold, all from grouped (subject-disjoint)
+cross-validation inside the training data only.
 
-The strength is chosen by pooled out-of-fold AUROC (ties to the stronger penalty); the decision threshold is
-the training prevalence, which maximises expected balanced accuracy for calibrated probabilities.
+The L1 and elastic-net candidates are the feature selection: they drop inputs by zero weights, and whether
+to use them is itself chosen inside the training data. The candidate is chosen by pooled out-of-fold AUROC
+(ties go to the earlier, more strongly penalised candidate); the decision threshold is the training
+prevalence, which maximises expected balanced accuracy for calibrated probabilities. Every candidate is one
+linear model, so the chosen one exports to the same artifact.
 """
 
 from __future__ import annotations
@@ -14,21 +18,42 @@ import numpy as np
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .calibration import Platt, fit_platt, fold_into_logistic
 from .conformal import ConformalSets, fit_conformal
 
-C_GRID: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
 
-
-def logistic_pipeline(c: float) -> Pipeline:
-    """Median imputation, standardisation and L2-regularised logistic regression of strength 1/c."""
+def logistic_pipeline(c: float, l1_ratio: float = 0.0) -> Pipeline:
+    """Median imputation, standardisation and logistic regression of strength 1/c (l1_ratio 0 = L2, 1 = L1)."""
+    solver = {0.0: "lbfgs", 1.0: "liblinear"}.get(l1_ratio, "saga")
     return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
                      ("scale", StandardScaler()),
-                     ("logistic", LogisticRegression(C=c, max_iter=2000))])
+                     ("logistic", LogisticRegression(C=c, l1_ratio=l1_ratio, solver=solver, max_iter=5000,
+                                                     random_state=0))])
+
+
+@dataclass(frozen=True, order=True)
+class Candidate:
+    """One model the inner cross-validation may choose: penalty mix (0 = L2, 1 = L1) and strength 1/c."""
+
+    l1_ratio: float
+    c: float
+
+    def pipeline(self) -> Pipeline:
+        """An unfitted pipeline of this candidate."""
+        return logistic_pipeline(self.c, self.l1_ratio)
+
+    def __str__(self) -> str:
+        kind = {0.0: "L2", 1.0: "L1"}.get(self.l1_ratio, f"elastic net {self.l1_ratio:g}")
+        return f"{kind} C={self.c:g}"
+
+
+CANDIDATES: tuple[Candidate, ...] = (*(Candidate(0.0, c) for c in (0.01, 0.03, 0.1, 0.3, 1.0)),
+                                     *(Candidate(0.5, c) for c in (0.03, 0.1)),
+                                     *(Candidate(1.0, c) for c in (0.1, 0.3, 1.0)))
 
 
 @dataclass(frozen=True)
@@ -36,7 +61,7 @@ class RiskModel:
     """A calibrated logistic pipeline with the selection and conformal facts that came with it."""
 
     pipeline: Pipeline
-    c: float
+    candidate: Candidate
     inner_auroc: float
     threshold: float
     platt: Platt
@@ -47,17 +72,25 @@ class RiskModel:
         return np.asarray(self.pipeline.predict_proba(x)[:, 1])
 
 
-def out_of_fold_scores(x: np.ndarray, y: np.ndarray, groups: np.ndarray, c: float, folds: int) -> np.ndarray:
-    """Decision scores of each row from a model fitted without its group (grouped k-fold)."""
+def inner_splits(y: np.ndarray, groups: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Grouped, class-stratified k-fold splits (a group never straddles two folds), fixed by a seed."""
+    folds = min(folds, len(np.unique(groups)))
+    split = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=0).split(y, y, groups)
+    return [(train, test) for train, test in split]
+
+
+def out_of_fold_scores(x: np.ndarray, y: np.ndarray, candidate: Candidate,
+                       splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Decision scores of each row from a model fitted without its fold's groups."""
     scores = np.empty(len(y))
-    for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        scores[test] = logistic_pipeline(c).fit(x[train], y[train]).decision_function(x[test])
+    for train, test in splits:
+        scores[test] = candidate.pipeline().fit(x[train], y[train]).decision_function(x[test])
     return scores
 
 
-def fit_risk_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, grid: Sequence[float] = C_GRID,
-                   folds: int = 5, alpha: float = 0.1) -> RiskModel:
-    """Choose C by grouped CV AUROC, Platt-calibrate its out-of-fold scores, refit on all rows, fold it in.
+def fit_risk_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
+                   candidates: Sequence[Candidate] = CANDIDATES, folds: int = 5, alpha: float = 0.1) -> RiskModel:
+    """Choose a candidate by grouped CV AUROC, Platt-calibrate its out-of-fold scores, refit on all rows.
 
     Everything (selection, calibration map, conformal threshold) is learnt from `x` alone, so when `x` is
     an outer training fold nothing of the outer test subjects is seen.
@@ -65,17 +98,17 @@ def fit_risk_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, grid: Se
     y = np.asarray(y, dtype=int)
     if len(np.unique(y)) < 2:
         raise ValueError("training data hold a single class")
-    if not grid:
-        raise ValueError("the grid of regularisation strengths is empty")
-    folds = min(folds, len(np.unique(groups)))
-    best: tuple[float, float, np.ndarray] | None = None
-    for c in sorted(grid):
-        scores = out_of_fold_scores(x, y, groups, c, folds)
+    if not candidates:
+        raise ValueError("no candidate models to choose from")
+    splits = inner_splits(y, np.asarray(groups), folds)
+    best: tuple[float, Candidate, np.ndarray] | None = None
+    for candidate in candidates:
+        scores = out_of_fold_scores(x, y, candidate, splits)
         auroc = float(roc_auc_score(y, scores))
         if best is None or auroc > best[0] + 1e-9:
-            best = (auroc, c, scores)
+            best = (auroc, candidate, scores)
     assert best is not None
-    auroc, c, scores = best
+    auroc, chosen, scores = best
     platt = fit_platt(scores, y)
-    pipeline = fold_into_logistic(logistic_pipeline(c).fit(x, y), platt)
-    return RiskModel(pipeline, c, auroc, float(y.mean()), platt, fit_conformal(platt(scores), y, alpha))
+    pipeline = fold_into_logistic(chosen.pipeline().fit(x, y), platt)
+    return RiskModel(pipeline, chosen, auroc, float(y.mean()), platt, fit_conformal(platt(scores), y, alpha))
