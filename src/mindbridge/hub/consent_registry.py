@@ -4,8 +4,8 @@ Everything here is signed by the patient and verified on arrival; the database k
 so every later decision re-checks them with `mindbridge.privacy` (validity, revocation and scope are
 checked at each use, so a revocation takes effect at once). Verifying a token is a pure function of its
 text, so the verified form of each token is cached in memory. Every change here bumps the registry
-version (`hub_state`) in the same transaction: that is how the intake's cached view of the registry, in
-every process, learns that it went stale (see `registry_cache`).
+version (`hub_state`) and records which patient it concerned, in the same transaction: that is how the
+intake's cached view of the registry, in every process, learns which of its entries went stale.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ..privacy.consent import (
 )
 from ..privacy.errors import ConsentRefused, ConsentWrongGrantee, MalformedInput, UnknownSigner
 from ..privacy.rotation import DeviceList, verify_device_list
-from .db import ConsentRow, HubStateRow, PatientRow, StatusListRow
+from .db import ConsentRow, HubStateRow, PatientRow, RegistryChangeRow, StatusListRow
 
 _device_list = lru_cache(maxsize=4096)(verify_device_list)
 _status_list = lru_cache(maxsize=4096)(read_status_list)
@@ -39,10 +39,12 @@ class NotEnrolled(LookupError):
     """The patient is not enrolled at this clinic."""
 
 
-def bump_version(session: Session) -> None:
-    """Mark the registry changed (in the caller's transaction); cached views of it are then rechecked."""
-    session.execute(update(HubStateRow).where(HubStateRow.id == 1)
-                    .values(registry_version=HubStateRow.registry_version + 1))
+def bump_version(session: Session, patient: str) -> None:
+    """Mark a patient's registry entry changed (in the caller's transaction): cached views of it are rechecked."""
+    version = session.execute(update(HubStateRow).where(HubStateRow.id == 1)
+                              .values(registry_version=HubStateRow.registry_version + 1)
+                              .returning(HubStateRow.registry_version)).scalar_one()
+    session.add(RegistryChangeRow(version=version, patient=patient))
 
 
 def enrol(session: Session, device_list: str, now: dt.datetime) -> DeviceList:
@@ -52,7 +54,7 @@ def enrol(session: Session, device_list: str, now: dt.datetime) -> DeviceList:
         raise MalformedInput(f"patient {devices.patient} is already enrolled; send a newer device list instead")
     session.add(PatientRow(did=devices.patient, enrolled_at=now, device_list=device_list,
                            device_list_version=devices.version, active_rules=[]))
-    bump_version(session)
+    bump_version(session, devices.patient)
     return devices
 
 
@@ -66,7 +68,7 @@ def update_devices(session: Session, token: str) -> DeviceList:
         raise MalformedInput(f"device list version {new.version} of {new.patient} is not newer than "
                              f"{row.device_list_version}")
     row.device_list, row.device_list_version = token, new.version
-    bump_version(session)
+    bump_version(session, new.patient)
     return new
 
 
@@ -95,7 +97,7 @@ class ConsentRegistry:
             self.session.add(ConsentRow(id=grant.id, patient=grant.patient, purpose=grant.purpose,
                                         status_list=grant.status_list, expires=grant.expires, token=token,
                                         received_at=now))
-            bump_version(self.session)
+            bump_version(self.session, grant.patient)
         return grant
 
     def update_status(self, token: str) -> StatusList:
@@ -112,7 +114,7 @@ class ConsentRegistry:
             row.issued, row.token = new.issued, token
         else:
             return new
-        bump_version(self.session)
+        bump_version(self.session, new.issuer)
         return new
 
     def book(self, patient: str) -> ConsentBook:

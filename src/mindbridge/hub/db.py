@@ -221,6 +221,14 @@ class HubStateRow(Base):
     registry_version: Mapped[int] = mapped_column(BigInteger)
 
 
+class RegistryChangeRow(Base):
+    """Which patient's registry entry (enrolment, device list, grants, status lists) each version changed."""
+
+    __tablename__ = "registry_changes"
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    patient: Mapped[str] = mapped_column(DID)
+
+
 class InterruptionRow(Base):
     """An item shown to a clinician as an interruptive alert on a clinic-local day (counts against the budget)."""
 

@@ -1,8 +1,8 @@
 """Writing a batch of admitted envelopes in one transaction (SQLAlchemy Core, a fixed number of statements).
 
 The batch first locks the registry row (`hub_state`): batches from every process, and registry changes,
-are thereby ordered, and the batch learns whether the cached registry answers its envelopes were opened
-with are still current (if not, it asks again). Then, in arrival order: an envelope whose bytes are
+are thereby ordered, and the batch learns which patients' registry entries changed since its envelopes
+were opened (their envelopes are checked again with fresh answers). Then, in arrival order: an envelope whose bytes are
 already stored (or appeared earlier in this batch) gets the original receipt; a replayed id or a sequence
 number not above the device's highest is refused; anything else is accepted. One multi-row insert stores
 the envelopes, one upsert advances each device's sequence, one insert remembers the ids, one upsert keeps
@@ -161,8 +161,9 @@ def _refusal_entry(r: Refusal) -> audit.Entry:
 def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache) -> list[Outcome | Exception]:
     """Decide and write a batch in the caller's transaction; one outcome (or Refused) per item, in order."""
     version = lock_registry(db)
-    cache.observe(version)
     candidates = [i for i in items if isinstance(i, Candidate)]
+    oldest = min((c.version for c in candidates if c.version is not None), default=version)
+    changed = cache.observe(db, version, oldest)
     stored = stored_receipts(db, {c.digest for c in candidates})
     guard = BatchReplayGuard(db, (c.header.sender for c in candidates), (c.header.id for c in candidates))
     outcomes: list[Outcome | Exception] = []
@@ -174,7 +175,7 @@ def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache) -> 
                 outcomes.append((stored[item.digest], False))
                 continue
             try:
-                _admit(item, version, cache, guard)
+                _admit(item, changed, cache, guard)
             except PrivacyError as exc:
                 item = Refusal(item.digest, item.header.sender, f"Envelope/{item.header.id}", exc, item.received_at)
             else:
@@ -200,11 +201,10 @@ def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache) -> 
     return outcomes
 
 
-def _admit(item: Candidate, version: int, cache: RegistryCache, guard: BatchReplayGuard) -> None:
-    """Recheck the registry if it changed since the envelope was opened, then record it against replays."""
+def _admit(item: Candidate, changed: dict[str, int], cache: RegistryCache, guard: BatchReplayGuard) -> None:
+    """Recheck the registry if the patient's entry changed since the envelope was opened; record it against replays."""
     h = item.header
-    if item.version != version:
+    if item.version is None or changed.get(h.patient, -1) > item.version:
         cache.authorise(h.patient, h.sender, h.created_at)
         cache.consent(h.patient, item.needs, item.received_at)
     guard.record(h.sender, h.seq, h.id)
-

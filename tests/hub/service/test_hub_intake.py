@@ -153,3 +153,19 @@ def test_revocation_reaches_every_worker_process(db_url: str, clinic: Identity, 
         refused = [client.post("/intake", content=kit.day(now.date(), to)) for _ in range(6)]
     assert [r.status_code for r in refused] == [403] * 6
     assert {r.json()["error"] for r in refused} == {"consent-revoked"}
+
+
+def test_a_change_to_one_patient_keeps_the_others_cached(hub: Hub, clinic: Identity, now: dt.datetime) -> None:
+    mine, newcomer = make_kit(now), make_kit(now)
+    register(hub, [mine], now)
+    to = recipient_of(clinic)
+    assert hub.receive(mine.day(now.date(), to), now)[1]
+    cached = hub.intake.cache._entries[mine.did]
+    register(hub, [newcomer], now)  # enrolment, status list and grant: three changes, all the newcomer's
+    assert hub.receive(mine.day(now.date(), to), now)[1] and hub.receive(newcomer.day(now.date(), to), now)[1]
+    assert hub.intake.cache._entries[mine.did] is cached, "only the changed patient's entry was dropped"
+    with hub.sessions() as s:
+        ConsentRegistry(s, clinic.did).update_status(mine.status_list(revoke=True))
+        s.commit()
+    with pytest.raises(Refused, match="revoked"):
+        hub.receive(mine.day(now.date(), to), now)

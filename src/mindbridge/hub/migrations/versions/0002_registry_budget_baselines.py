@@ -1,5 +1,5 @@
-"""Registry version (cache invalidation and batch ordering), interruptions per clinician per day, and
-each patient's first-ever survey per instrument (backfilled from the stored summaries).
+"""Registry version and per-patient changes (cache invalidation, batch ordering), interruptions per
+clinician per day, and each patient's first-ever survey per instrument (backfilled from the summaries).
 
 Revision ID: 0002
 Revises: 0001
@@ -41,6 +41,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.bulk_insert(state, [{'id': 1, 'registry_version': 0}])
+    op.create_table('registry_changes',
+    sa.Column('version', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('patient', sa.String(length=256), nullable=False),
+    sa.PrimaryKeyConstraint('version')
+    )
     op.create_table('interruptions',
     sa.Column('clinician', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -64,4 +69,5 @@ def downgrade() -> None:
     """Revert this revision."""
     op.drop_table('survey_baselines')
     op.drop_table('interruptions')
+    op.drop_table('registry_changes')
     op.drop_table('hub_state')
