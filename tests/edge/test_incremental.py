@@ -12,6 +12,7 @@ import pytest
 
 from edge.world import Clinic, depresjon_series, new_engine
 from mindbridge.biomarkers.activity import ActivityFamily
+from mindbridge.biomarkers.activity_profile import ActivityProfile
 from mindbridge.biomarkers.circadian import CircadianFamily
 from mindbridge.biomarkers.sleep import SleepFamily
 from mindbridge.biomarkers.table import daily_table
@@ -23,7 +24,7 @@ from mindbridge.models.features import ACTIGRAPHY_FEATURES, model_inputs
 from mindbridge.sources.base import ReadContext
 from mindbridge.sources.depresjon import DepresjonActigraphy
 
-FAMILIES = [ActivityFamily(), CircadianFamily(), SleepFamily()]
+FAMILIES = [ActivityFamily(), CircadianFamily(), SleepFamily(), ActivityProfile()]
 
 
 def trailing(series: Series, day: dt.date, days: int) -> Series:

@@ -14,6 +14,8 @@ import numpy as np
 
 from ..biomarkers.activity import FEATURES as ACTIVITY
 from ..biomarkers.activity import activity_columns
+from ..biomarkers.activity_profile import FEATURES as PROFILE
+from ..biomarkers.activity_profile import profile_columns
 from ..biomarkers.base import Feature, coverage_column
 from ..biomarkers.circadian import FEATURES as CIRCADIAN
 from ..biomarkers.circadian import WINDOW_DAYS, circadian_columns, hourly_counts, stability_variability
@@ -27,8 +29,11 @@ PER_DAY = 1440
 # Whole-recording statistics have no meaning on a sliding window (and the model leaves them out).
 RECORDING_WIDE = frozenset({"interdaily_stability", "intradaily_variability", "m10_recording", "l5_recording",
                             "relative_amplitude_recording"})
+# The activity-profile features come from the same activity counts as the activity family, so they travel
+# (and are consented to) under "activity".
 FAMILY_FEATURES: dict[str, tuple[Feature, ...]] = {
-    "activity": ACTIVITY, "circadian": tuple(f for f in CIRCADIAN if f.name not in RECORDING_WIDE), "sleep": SLEEP}
+    "activity": ACTIVITY + PROFILE, "circadian": tuple(f for f in CIRCADIAN if f.name not in RECORDING_WIDE),
+    "sleep": SLEEP}
 FAMILIES = tuple(FAMILY_FEATURES)
 COLUMNS: tuple[str, ...] = tuple(f.name for fs in FAMILY_FEATURES.values() for f in fs) + tuple(
     coverage_column(name) for name in FAMILIES)
@@ -49,7 +54,7 @@ def window_grid(counts: np.ndarray, first_day: dt.date) -> EpochGrid:
 
 
 def newest_day(counts: np.ndarray, first_day: dt.date, source: str) -> dict[str, float]:
-    """Every activity, circadian and sleep feature of the window's last day, plus their coverage columns.
+    """Every activity, circadian, sleep and activity-profile feature of the window's last day, with coverage.
 
     Sleep features belong to the night that ends on that day (noon to noon); a day without any sample gets
     NaN features and zero coverage.
@@ -68,7 +73,8 @@ def newest_day(counts: np.ndarray, first_day: dt.date, source: str) -> dict[str,
     stability, variability = stability_variability(hourly_counts(grid), WINDOW_DAYS)
     circadian.update(interdaily_stability_7d=stability, intradaily_variability_7d=variability)
     days, sleep = sleep_columns(grid, "cole-kripke", 1.0 if source in REFERENCE_DEVICES else None)
-    for columns in (activity, circadian):
+    _, profile = profile_columns(grid)  # day-to-day autocorrelation needs the day before, so the whole window
+    for columns in (activity, circadian, profile):
         out.update({k: float(v[-1]) for k, v in columns.items() if k in out})
     at = np.flatnonzero(days == grid.days[-1])
     if len(at):
