@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mindbridge.datapoints import SPECS, Kind, Series, SeriesError, check_timezone
+from mindbridge.datapoints import SPECS, Kind, Series, SeriesError, check_timezone, utc_offsets
 
 
 def _times(*iso: str) -> np.ndarray:
@@ -69,3 +69,13 @@ def test_frame_round_trip(offsets_us: list[int], tz: str) -> None:
     assert np.array_equal(back.values, s.values)
     expected = pd.DatetimeIndex(t, tz="UTC").tz_convert(tz).tz_localize(None).to_numpy()
     assert np.array_equal(s.local_time(), expected)
+
+
+@given(st.lists(st.integers(10**9, 2**31), min_size=1, max_size=300),
+       st.sampled_from(["Europe/Oslo", "Australia/Lord_Howe", "America/St_Johns", "America/New_York"]))
+def test_utc_offsets_match_pandas(seconds: list[int], tz: str) -> None:
+    t = np.array(sorted(seconds), dtype="datetime64[s]").astype("datetime64[ns]")
+    ours = utc_offsets(t, tz)
+    theirs = pd.DatetimeIndex(t, tz="UTC").tz_convert(tz)
+    expected = (theirs.tz_localize(None) - pd.DatetimeIndex(t)).to_numpy(dtype="timedelta64[ns]")
+    assert np.array_equal(ours, expected)

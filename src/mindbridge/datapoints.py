@@ -214,11 +214,15 @@ class Series:
                    meta=dict(meta or {}))
 
 
-def utc_offsets(time: np.ndarray, tz: str) -> np.ndarray:
-    """The zone's UTC offset at each instant of UTC `time` (fastest when sorted), as `timedelta64[ns]`.
+def _offset_seconds(zone: ZoneInfo, unix_seconds: int) -> int:
+    return int((dt.datetime.fromtimestamp(unix_seconds, zone).utcoffset() or dt.timedelta()).total_seconds())
 
-    Offsets change only on quarter-hour boundaries, so the zone is asked once per run of samples that
-    share a UTC quarter hour, not once per sample.
+
+def utc_offsets(time: np.ndarray, tz: str) -> np.ndarray:
+    """The zone's UTC offset at each instant of UTC `time`, as `timedelta64[ns]`.
+
+    The zone is asked once per UTC day spanned; on a day whose offset changes, the first minute with the
+    new offset is found by bisection. (Real zones change their offset at most once a day.)
     """
     fixed = _fixed_offset_seconds(tz)
     if fixed is not None:
@@ -226,14 +230,22 @@ def utc_offsets(time: np.ndarray, tz: str) -> np.ndarray:
     if len(time) == 0:
         return np.zeros(0, dtype="timedelta64[ns]")
     zone = ZoneInfo(tz)
-    quarter = time.astype("datetime64[15m]").view(np.int64)
-    starts = np.flatnonzero(np.r_[True, quarter[1:] != quarter[:-1]])
-    seconds = [
-        int((dt.datetime.fromtimestamp(int(ns) // 1_000_000_000, zone).utcoffset() or dt.timedelta()).total_seconds())
-        for ns in time[starts].view(np.int64)
-    ]
-    lengths = np.diff(np.r_[starts, len(time)])
-    return (np.repeat(np.asarray(seconds, dtype=np.int64), lengths) * 1_000_000_000).view("timedelta64[ns]")
+    seconds = time.view(np.int64) // 1_000_000_000
+    midnights = np.arange(int(seconds.min()) // 86_400, int(seconds.max()) // 86_400 + 2) * 86_400
+    daily = [_offset_seconds(zone, int(m)) for m in midnights]
+    change_at, offset = [int(midnights[0])], [daily[0]]
+    for d in np.flatnonzero(np.diff(daily)):
+        lo, hi = 0, 1440  # the first minute of day d that has the next day's offset
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _offset_seconds(zone, int(midnights[d]) + mid * 60) == daily[d]:
+                lo = mid + 1
+            else:
+                hi = mid
+        change_at.append(int(midnights[d]) + lo * 60)
+        offset.append(daily[d + 1])
+    which = np.searchsorted(np.asarray(change_at), seconds, side="right") - 1
+    return (np.asarray(offset, dtype=np.int64)[which] * 1_000_000_000).view("timedelta64[ns]")
 
 
 def coverage(series: Series, epoch: np.timedelta64) -> float:
