@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from pydantic import TypeAdapter
 from sqlalchemy import exists, func, insert, or_, select, update
@@ -38,9 +39,16 @@ def item_json(item: QueueItem) -> str:
     return _ITEM.dump_json(item).decode("utf-8")
 
 
+@lru_cache(maxsize=16_384)
 def item_of(text: str) -> QueueItem:
-    """A queue item from its JSON text."""
+    """A queue item from its JSON text (frozen, so equal texts share one parsed item)."""
     return _ITEM.validate_json(text)
+
+
+@lru_cache(maxsize=65_536)
+def summary_of(text: str) -> RiskSummary:
+    """A stored summary from its JSON text (stored summaries never change: each is parsed once per process)."""
+    return RiskSummary.model_validate_json(text)
 
 
 def lock_patient(session: Session, patient: str) -> tuple[list[str], dt.datetime]:
@@ -66,7 +74,7 @@ def histories(session: Session, patients: Sequence[str], now: dt.datetime, days:
                            .order_by(EnvelopeRow.window_end, EnvelopeRow.received_at))
     out: dict[str, list[Received]] = {p: [] for p in patients}
     for patient, envelope_id, body in rows:
-        out[patient].append(Received(envelope_id, RiskSummary.model_validate_json(body)))
+        out[patient].append(Received(envelope_id, summary_of(body)))
     return out
 
 
@@ -77,7 +85,7 @@ def first_surveys(session: Session, patients: Sequence[str]) -> dict[str, list[R
                            .where(SurveyBaselineRow.patient.in_(patients)).order_by(SurveyBaselineRow.instrument))
     out: dict[str, list[Received]] = {p: [] for p in patients}
     for patient, envelope_id, body in rows:
-        out[patient].append(Received(envelope_id, RiskSummary.model_validate_json(body)))
+        out[patient].append(Received(envelope_id, summary_of(body)))
     return out
 
 
