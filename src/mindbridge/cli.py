@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -10,11 +11,12 @@ import numpy as np
 import pandas as pd
 import typer
 
-from . import __version__
+from . import __version__, demo
 from .biomarkers.catalogue import render as render_catalogue
 from .biomarkers.sleep_scoring import METHODS, score
 from .edge.commands import app as edge_app
 from .hub.commands import register as register_hub
+from .models.commands import comparison_table, train_artifact
 from .models.commands import register as register_models
 from .privacy.commands import register as register_privacy
 from .sources.base import NotReadable, ReadContext, read_utf8
@@ -83,20 +85,51 @@ def ingest_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("demo-output"),
+    out: Annotated[Path, typer.Option(help="Folder for the demo's outputs (replaced if an earlier demo made it).")]
+        = Path("demo-output"),
     data: Annotated[Path, typer.Option(help="Depresjon data folder.")] = REPO_ROOT / "demo-data" / "depresjon",
 ) -> None:
-    """Run the whole pipeline that exists so far on the bundled Depresjon data."""
-    console.rule("[bold]1. ingest raw actigraphy (Depresjon, 55 subjects)")
+    """Run the whole spine on the bundled Depresjon data: device side, sealed summaries, the clinic hub."""
+    demo.fresh_folder(out)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    console.rule("[bold]1. ingest raw actigraphy (Depresjon)")
     store = Store(out / "store")
     run_ingest([data], store, ReadContext())
     console.rule("[bold]2. daily biomarkers per subject")
     table = run_features(store, out / "features")
     picture = demo_plot(store, table, out / "biomarkers.png")
+    console.rule("[bold]3. risk model: nested leave-one-subject-out evaluation, fit, export, sign")
+    result, _ = train_artifact(table, store.table("subjects"), out / "model")
+    console.print(comparison_table(result))
+    team = demo.sign_as_model_team(out / "model")
+    console.rule("[bold]4. devices: each subject's phone replays its days and seals one summary a day")
+    clinic, recipient, key, secret = demo.clinic_identity(out)
+    subjects = sorted({s.subject for s in store.series()})
+    patients = demo.enrol_patients(subjects, clinic, now)
+    envelopes = demo.replay_devices(store, patients, out / "model", team, recipient, out, now)
+    console.print(f"{len(envelopes):,} sealed envelopes from {len(patients)} devices (recordings re-dated to end "
+                  "yesterday, local clock times kept)", soft_wrap=True)
+    console.rule("[bold]5. clinic hub: intake, directives, triage")
+    hub, accepted = demo.run_hub(patients, envelopes, clinic, out / "hub.db", now)
+    try:
+        token = demo.clinician_token(hub, patients)
+        console.print(f"{accepted:,} envelopes accepted; directives by tier: {demo.tier_counts(hub)}")
+        console.print(demo.queue_table(hub, patients, now))
+        entries = demo.write_fhir(hub, out / "fhir-bundle.json")
+    finally:
+        hub.close()
+    token_file = out / "clinician.token"
+    token_file.write_text(token + "\n", encoding="utf-8")
+    token_file.chmod(0o600)
     console.rule("[bold]done")
-    console.print(f"Look at: {out.resolve()}/store (series as Parquet, tables, quarantine.jsonl)")
-    console.print(f"         {(out / 'features').resolve()}/daily_features.csv (one row per subject and day)")
-    console.print(f"         {picture.resolve()} (actograms and daily sleep/rhythm features)")
+    console.print(f"Look at: {(out / 'store').resolve()} (series, tables, quarantine.jsonl)")
+    console.print(f"         {(out / 'features').resolve()}/daily_features.csv and {picture.resolve()}")
+    console.print(f"         {(out / 'model').resolve()} (model card, report with ROC and reliability plots)")
+    console.print(f"         {(out / 'fhir-bundle.json').resolve()} (FHIR R4 transaction bundle, {entries} entries)")
+    console.print("Serve the clinic hub on the demo's database (inbox at http://127.0.0.1:8600/inbox, "
+                  f"the clinician's bearer token is in {token_file}):")
+    print(f"  {sys.executable} -m mindbridge.hub serve --db sqlite:///{(out / 'hub.db').resolve()} "
+          f"--clinic-key {key.resolve()} --passphrase-file {secret.resolve()}")
 
 
 @app.command("features")

@@ -44,6 +44,20 @@ def evaluate_with_progress(table: pd.DataFrame, subjects: pd.DataFrame, quiet: b
         return run_depresjon(table, subjects, on_fold=lambda s: bar.update(task, advance=1, description=s))
 
 
+def train_artifact(table: pd.DataFrame, subjects: pd.DataFrame, out: Path,
+                   quiet: bool = False) -> tuple[DepresjonResult, list[Path]]:
+    """Evaluate by nested LOSO, fit on all subjects, and write the artifact, card and report to `out`."""
+    result = evaluate_with_progress(table, subjects, quiet=quiet)
+    model, person, days = fit_depresjon(table, subjects)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [export_onnx(model.pipeline, len(MODEL_FEATURES), out / ONNX_FILE),
+             LinearRisk.from_pipeline(model.pipeline, MODEL_FEATURES).save(out / PARAMS_FILE),
+             LinearRisk.from_pipeline(person.pipeline, person_feature_names()).save(out / PERSON_FILE)]
+    card = model_card(result, model, {f.name: sha256(f) for f in files}, days)
+    json_card, md_card = card.write(out)
+    return result, [*files, json_card, md_card, write_report(result, out / "report")]
+
+
 def comparison_table(result: DepresjonResult) -> Table:
     """Our figures beside the published ones, each row naming its protocol."""
     keys = ("balanced_accuracy", "accuracy", "mcc", "auroc")
@@ -145,15 +159,7 @@ def register(app: typer.Typer, load_depresjon: Loader) -> None:
     ) -> None:
         """Evaluate by nested LOSO, fit on all subjects, export ONNX + numpy JSON, write the card and report."""
         table, subjects = load_depresjon(data)
-        result = evaluate_with_progress(table, subjects, quiet=False)
-        model, person, days = fit_depresjon(table, subjects)
-        out.mkdir(parents=True, exist_ok=True)
-        files = [export_onnx(model.pipeline, len(MODEL_FEATURES), out / ONNX_FILE),
-                 LinearRisk.from_pipeline(model.pipeline, MODEL_FEATURES).save(out / PARAMS_FILE),
-                 LinearRisk.from_pipeline(person.pipeline, person_feature_names()).save(out / PERSON_FILE)]
-        card = model_card(result, model, {f.name: sha256(f) for f in files}, days)
-        json_card, md_card = card.write(out)
-        report = write_report(result, out / "report")
+        result, written = train_artifact(table, subjects, out)
         console.print(comparison_table(result))
-        for f in (*files, json_card, md_card, report):
+        for f in written:
             console.print(f"wrote {f} ({f.stat().st_size:,} bytes)")
