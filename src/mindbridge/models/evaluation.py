@@ -43,8 +43,9 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray =
     """Every reported metric of probabilities `p` against labels `y` (decision at `threshold`, per row or one)."""
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
     hard = p >= threshold
-    tp, fn = float(np.sum(hard & (y == 1))), float(np.sum(~hard & (y == 1)))
-    fp, tn = float(np.sum(hard & (y == 0))), float(np.sum(~hard & (y == 0)))
+    # numpy floats, so an empty class gives NaN (a bootstrap draw of subjects can hold one class only)
+    tp, fn = np.float64(np.sum(hard & (y == 1))), np.float64(np.sum(~hard & (y == 1)))
+    fp, tn = np.float64(np.sum(hard & (y == 0))), np.float64(np.sum(~hard & (y == 0)))
     with np.errstate(invalid="ignore", divide="ignore"):
         recalls = [tp / (tp + fn), tn / (tn + fp)]
         f1 = [2 * tp / (2 * tp + fp + fn), 2 * tn / (2 * tn + fn + fp)]
@@ -52,7 +53,7 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray =
     support = np.array([tp + fn, tn + fp])
     return {
         "balanced_accuracy": float(np.nanmean(recalls)),
-        "accuracy": (tp + tn) / len(y),
+        "accuracy": float((tp + tn) / len(y)),
         "mcc": float((tp * tn - fp * fn) / denominator) if denominator > 0 else 0.0,
         "f1_weighted": float(np.sum(np.nan_to_num(f1) * support) / support.sum()),
         "auroc": auroc(y, p),
