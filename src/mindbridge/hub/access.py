@@ -22,8 +22,8 @@ from .triage import Delivery
 TOKEN_COOKIE = "mindbridge_token"
 
 
-def hub_of(request: Request) -> Hub:
-    """The hub this app serves (injected at creation)."""
+async def hub_of(request: Request) -> Hub:
+    """The hub this app serves (injected at creation; async, so FastAPI need not hand it to a thread)."""
     hub: Hub = request.app.state.hub
     return hub
 
