@@ -1,11 +1,9 @@
 """The personal baseline on the device, in numpy: robust z of today's biomarkers against the patient's own
 trailing median and MAD, and the largest deviations in plain words.
 
-Same definitions as `models.baseline` (which imports pandas, over the edge's memory budget): robust
-z = (value − median) / (1.4826 · MAD) over up to `WINDOW` days before the day, the day excluded, needing
-`MIN_DAYS` of them with a value (Leys et al. 2013, "Detecting outliers: do not use standard deviation
-around the mean, use absolute deviation around the median"); |z| ≥ `MIN_Z` counts as a deviation; clock
-features read "later/earlier", others "higher/lower". A test checks both agree on real data.
+Same definitions and words as `models.baseline` (shared through `models.robust`; the batch version's
+rolling windows use pandas, over the edge's memory budget): up to `WINDOW` days before the day, needing
+`MIN_DAYS` of them with a value; |z| ≥ `MIN_Z` counts as a deviation. A test checks both agree on real data.
 """
 
 from __future__ import annotations
@@ -14,14 +12,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..models.robust import KEY_BIOMARKERS, MAD_TO_SD, describe
 from ..summary import MAX_DEVIATIONS, Deviation
 
-MAD_TO_SD = 1.4826
 WINDOW, MIN_DAYS, MIN_Z, TOP = 28, 7, 2.0, 3
-CLOCK_FEATURES = frozenset({"sleep_onset", "sleep_offset", "sleep_midpoint", "m10_onset", "l5_onset",
-                            "cosinor_acrophase"})
-KEY_BIOMARKERS: tuple[str, ...] = ("sleep_midpoint", "sleep_total", "sleep_efficiency", "sleep_regularity_index",
-                                   "activity_mean", "activity_zero_fraction", "relative_amplitude", "m10", "l5")
 
 
 def robust_z(today: np.ndarray, past: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,20 +33,6 @@ def robust_z(today: np.ndarray, past: np.ndarray) -> tuple[np.ndarray, np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(enough & (mad > 0), (today - median) / (MAD_TO_SD * mad), np.nan)
     return z, median, days
-
-
-def describe(name: str, unit: str, value: float, median: float) -> str:
-    """Plain words for one deviation, e.g. 'sleep midpoint 2.1 h later than this patient's usual'."""
-    label, diff = name.replace("_", " "), value - median
-    words = ("later", "earlier") if name in CLOCK_FEATURES else ("higher", "lower")
-    direction = words[0] if diff > 0 else words[1]
-    if unit == "min" and abs(diff) >= 90:
-        return f"{label} {abs(diff) / 60:.1f} h {direction} than this patient's usual"
-    if unit in ("h", "min"):
-        return f"{label} {abs(diff):.1f} {unit} {direction} than this patient's usual"
-    if median != 0 and np.isfinite(median):
-        return f"{label} {abs(diff) / abs(median):.0%} {direction} than this patient's usual"
-    return f"{label} {abs(diff):.3g} {direction} than this patient's usual"
 
 
 def top_deviations(today: Mapping[str, float], past: Mapping[str, np.ndarray], units: Mapping[str, tuple[str, str]],

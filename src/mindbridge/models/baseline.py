@@ -15,12 +15,7 @@ import pandas as pd
 
 from ..summary import MAX_DEVIATIONS, Deviation
 from .features import feature_units
-
-MAD_TO_SD = 1.4826
-CLOCK_FEATURES = frozenset({"sleep_onset", "sleep_offset", "sleep_midpoint", "m10_onset", "l5_onset",
-                            "cosinor_acrophase"})
-KEY_BIOMARKERS: tuple[str, ...] = ("sleep_midpoint", "sleep_total", "sleep_efficiency", "sleep_regularity_index",
-                                   "activity_mean", "activity_zero_fraction", "relative_amplitude", "m10", "l5")
+from .robust import KEY_BIOMARKERS, MAD_TO_SD, describe
 
 
 def rolling_baseline(values: pd.Series, window: int = 28, min_days: int = 7) -> pd.DataFrame:
@@ -47,21 +42,6 @@ def cusum(z: np.ndarray, k: float = 0.5, h: float = 4.0) -> np.ndarray:
             alarms[i] = 1 if up > h else -1
             up = down = 0.0
     return alarms
-
-
-def describe(name: str, unit: str, value: float, median: float) -> str:
-    """Plain words for one deviation, e.g. 'sleep midpoint 2.1 h later than this patient's usual'."""
-    label = name.replace("_", " ")
-    diff = value - median
-    words = ("later", "earlier") if name in CLOCK_FEATURES else ("higher", "lower")
-    direction = words[0] if diff > 0 else words[1]
-    if unit == "min" and abs(diff) >= 90:
-        return f"{label} {abs(diff) / 60:.1f} h {direction} than this patient's usual"
-    if unit in ("h", "min"):
-        return f"{label} {abs(diff):.1f} {unit} {direction} than this patient's usual"
-    if median != 0 and np.isfinite(median):
-        return f"{label} {abs(diff) / abs(median):.0%} {direction} than this patient's usual"
-    return f"{label} {abs(diff):.3g} {direction} than this patient's usual"
 
 
 def top_deviations(table: pd.DataFrame, day: pd.Timestamp, features: Sequence[str] = KEY_BIOMARKERS, *,
