@@ -3,8 +3,9 @@
 Each caller submits an item and waits on its own future. The writer takes everything queued (up to
 `max_batch`), writes it through `write` in one transaction, and resolves the futures only after the
 commit: so many requests share one commit (one fsync, one lock acquisition) and none is answered before
-it is durable. If a batch fails as a whole (a database error), its items are written again one by one,
-so one bad item cannot fail the others; an item that fails alone gets the error.
+it is durable. A caller that cancelled its future before its batch began is left out of it. If a batch
+fails as a whole (a database error), its items are written again one by one, so one bad item cannot
+fail the others; an item that fails alone gets the error.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ class GroupCommit(Generic[T, R]):
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[T, Future[R]]]) -> None:
+        # A caller that gave up (cancelled) before its batch began got no answer and will send again.
+        self._write([(item, future) for item, future in batch if future.set_running_or_notify_cancel()])
+
+    def _write(self, batch: list[tuple[T, Future[R]]]) -> None:
+        if not batch:
+            return
         items = [item for item, _ in batch]
         try:
             with self.engine.begin() as connection:
@@ -86,7 +93,7 @@ class GroupCommit(Generic[T, R]):
             if len(batch) > 1:
                 log.warning("a batch of %d failed (%s); writing its items one by one", len(batch), exc)
                 for one in batch:
-                    self._commit([one])
+                    self._write([one])
             else:
                 batch[0][1].set_exception(exc)
             return

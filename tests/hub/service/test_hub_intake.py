@@ -169,3 +169,26 @@ def test_a_change_to_one_patient_keeps_the_others_cached(hub: Hub, clinic: Ident
         s.commit()
     with pytest.raises(Refused, match="revoked"):
         hub.receive(mine.day(now.date(), to), now)
+
+
+def test_a_caller_that_gave_up_is_left_out_and_the_writer_carries_on(hub: Hub) -> None:
+    first_batch_started, release = threading.Event(), threading.Event()
+
+    def write(db: object, items: list[str]) -> list[str | Exception]:
+        if "slow" in items:
+            first_batch_started.set()
+            release.wait(30)
+        return [i.upper() for i in items]
+
+    writer: GroupCommit[str, str] = GroupCommit(hub.engine, write, lambda items, outcomes: None)  # type: ignore[arg-type]
+    try:
+        slow = writer.submit("slow")
+        assert first_batch_started.wait(30)
+        gave_up, after = writer.submit("gave-up"), writer.submit("after")
+        assert gave_up.cancel(), "still queued behind the slow batch, so it can be cancelled"
+        release.set()
+        assert slow.result(30) == "SLOW" and after.result(30) == "AFTER"
+        assert writer.counters.items == 2, "the cancelled item was not written"
+    finally:
+        release.set()
+        writer.close()
