@@ -33,6 +33,7 @@ from ..datapoints import Kind, Series
 from .base import Feature, coverage_column
 from .circadian import MIN_DAY_COVERAGE
 from .epochs import EpochGrid, epoch_grid, main_activity, runs
+from .rowstats import row_quantiles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,12 +172,9 @@ def profile_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]
     log_mean, log_sd = _row_stats(logged, enough)
     mean, sd = _row_stats(per_minute, enough)
     columns: dict[str, np.ndarray] = {"activity_log_mean": log_mean, "activity_log_sd": log_sd}
-    rows = np.flatnonzero(enough)
-    for q in QUANTILES:
-        column = np.full(grid.n_days, np.nan)
-        if len(rows):
-            column[rows] = np.nanpercentile(logged[rows], q, axis=1)
-        columns[f"activity_log_q{q}"] = column
+    quantiles = row_quantiles(logged, [q / 100 for q in QUANTILES])
+    for q, column in zip(QUANTILES, quantiles, strict=True):
+        columns[f"activity_log_q{q}"] = np.where(enough, column, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         columns["activity_cv"] = np.where(mean > 0, sd / mean, np.nan)
     per_hour = grid.per_day / 24

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..biomarkers.rowstats import row_quantiles
 from ..models.robust import KEY_BIOMARKERS, MAD_TO_SD, describe
 from ..summary import MAX_DEVIATIONS, Deviation
 
@@ -25,11 +26,8 @@ def robust_z(today: np.ndarray, past: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """
     days = np.count_nonzero(~np.isnan(past), axis=0)
     enough = days >= MIN_DAYS
-    median = np.full(past.shape[1], np.nan)
-    mad = np.full(past.shape[1], np.nan)
-    if enough.any():
-        median[enough] = np.nanmedian(past[:, enough], axis=0)
-        mad[enough] = np.nanmedian(np.abs(past[:, enough] - median[enough]), axis=0)
+    median = np.where(enough, row_quantiles(past.T, [0.5])[0], np.nan)
+    mad = np.where(enough, row_quantiles(np.abs(past - median).T, [0.5])[0], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(enough & (mad > 0), (today - median) / (MAD_TO_SD * mad), np.nan)
     return z, median, days
