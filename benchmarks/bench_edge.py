@@ -4,7 +4,7 @@ edge process, model file size, state file size.
 Data: Depresjon (Garcia-Ceja et al., ACM MMSys 2018): the longest condition and control recordings,
 fed one daily CSV at a time (3 rounds each) through a fresh engine with a signed model of the deployed shape
 (26 features, exported by `models.export`), sealing one envelope per day. Each run is a fresh
-`python -m mindbridge.edge bench` process: CPU is `time.process_time` inside the engine (parsing each
+`python -m mindbridge.device bench` process: CPU is `time.process_time` inside the engine (parsing each
 day's file is reported apart), memory the process's own `VmHWM` (not `ru_maxrss`, which inherits the
 parent's peak across exec). The import ladder shows what each layer of the edge costs in resident memory.
 """
@@ -32,7 +32,7 @@ CPU_MS, RSS_MB, MODEL_KB, STATE_KB = 5.0, 80.0, 100.0, 200.0
 RECORDINGS = ("condition/condition_4", "control/control_5")
 IMPORTS = ("numpy", "mindbridge.biomarkers.sleep, mindbridge.biomarkers.circadian",
            "mindbridge.summary", "mindbridge.privacy.envelope", "mindbridge.edge.engine",
-           "mindbridge.edge.commands", "pandas")
+           "mindbridge.device.commands", "pandas")
 
 
 def deployed_model(folder: Path) -> str:
@@ -74,7 +74,7 @@ def main() -> None:
         print(f"model.json {(model / PARAMS_FILE).stat().st_size / 1024:.1f} KB, "
               f"model.onnx {(model / ONNX_FILE).stat().st_size / 1024:.1f} KB   (budget < {MODEL_KB:.0f} KB)")
         for stem in RECORDINGS:
-            out = subprocess.run([sys.executable, "-m", "mindbridge.edge", "bench", str(find(data, stem)),
+            out = subprocess.run([sys.executable, "-m", "mindbridge.device", "bench", str(find(data, stem)),
                                   "--model", str(model), "--rounds", "3",
                                   "--model-signer", signer], check=True, capture_output=True, text=True)
             r = json.loads(out.stdout)

@@ -14,7 +14,7 @@ import typer
 from . import __version__, demo
 from .biomarkers.catalogue import render as render_catalogue
 from .biomarkers.sleep_scoring import METHODS, score
-from .edge.commands import app as edge_app
+from .device.commands import app as edge_app
 from .hub.commands import register as register_hub
 from .models.commands import comparison_table, train_artifact
 from .models.commands import register as register_models

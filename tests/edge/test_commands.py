@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from edge.world import CLINIC_DID, Clinic, write_model
-from mindbridge.edge.commands import app
+from mindbridge.device.commands import app
 from mindbridge.privacy.did import web_document
 from mindbridge.privacy.keys import save
 

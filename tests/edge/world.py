@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from mindbridge.datapoints import Series
-from mindbridge.edge.depresjon_csv import read_depresjon_csv
 from mindbridge.edge.engine import EdgeEngine
 from mindbridge.models.card import ModelCard
 from mindbridge.models.export import PARAMS_FILE, LinearRisk, sha256
@@ -20,6 +19,7 @@ from mindbridge.privacy.envelope import Opener, Recipient
 from mindbridge.privacy.keys import Identity
 from mindbridge.privacy.replay import MemoryReplayGuard
 from mindbridge.privacy.rotation import DeviceList, Roster
+from mindbridge.sources.depresjon_lean import read_depresjon_csv
 from mindbridge.summary import RiskSummary
 
 CLINIC_DID = "did:web:clinic.example.org:edge"

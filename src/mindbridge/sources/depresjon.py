@@ -14,14 +14,12 @@ import pandas as pd
 from ..datapoints import Kind
 from .base import ReadContext, ReadResult, head_text, read_utf8, subject_from_name
 from .csvtable import read_columns
+from .depresjon_lean import DEFAULT_TZ, DEVICE, HEADER
 from .quarantine import Rejected
 from .tidy import tidy
 from .timezones import localize
 
-HEADER = "timestamp,date,activity"
 SCORES_HEADER = "number,days,gender,age,afftype"
-DEFAULT_TZ = "Europe/Oslo"
-DEVICE = "Actiwatch AW4"
 
 
 class DepresjonActigraphy:

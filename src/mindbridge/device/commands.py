@@ -1,6 +1,6 @@
 """`mindbridge edge init|day|replay|bench`: the on-device runtime from the terminal (typer + rich).
 
-Also runnable alone as `python -m mindbridge.edge`, which imports only the edge's lean dependencies.
+Also runnable alone as `python -m mindbridge.device`, which imports only the edge's lean dependencies.
 Passphrases come from --passphrase-file or the MINDBRIDGE_PASSPHRASE environment variable.
 """
 
@@ -15,16 +15,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..edge.engine import DayRefused, EdgeEngine, split_days
+from ..edge.model_loader import ModelRefused
+from ..edge.replay import replay, write_envelope
+from ..edge.state import DEFAULT_WINDOW_DAYS, StateError
 from ..privacy.did import Resolver
 from ..privacy.envelope import Recipient
 from ..privacy.errors import PrivacyError
 from ..privacy.keys import Identity, load
+from ..sources.depresjon_lean import DEFAULT_TZ, DEVICE, DepresjonFormatError, read_depresjon_csv
 from ..sources.quarantine import append_jsonl
-from .depresjon_csv import DEFAULT_TZ, DEVICE, DepresjonFormatError, read_depresjon_csv
-from .engine import DayRefused, EdgeEngine, split_days
-from .model_loader import ModelRefused
-from .replay import replay, write_envelope
-from .state import DEFAULT_WINDOW_DAYS, StateError
 
 app = typer.Typer(help="The on-device runtime: daily features, verified model, sealed risk summaries.",
                   no_args_is_help=True)

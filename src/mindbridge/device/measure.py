@@ -1,6 +1,6 @@
 """Measure the edge's budgets in this process: CPU per patient-day, peak resident memory, state and model size.
 
-Run it in a fresh process (`python -m mindbridge.edge bench`): peak memory is the kernel's high-water mark of
+Run it in a fresh process (`python -m mindbridge.device bench`): peak memory is the kernel's high-water mark of
 this process's resident set (`VmHWM` in /proc/self/status), which, unlike `ru_maxrss`, does not inherit a
 parent's peak across exec.
 """
@@ -13,12 +13,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..edge.engine import EdgeEngine, split_days
+from ..edge.model_loader import MODEL_FILE
 from ..privacy.did import Resolver, web_document
 from ..privacy.envelope import Recipient
 from ..privacy.keys import Identity
-from .depresjon_csv import DEFAULT_TZ, DEVICE, read_depresjon_csv
-from .engine import EdgeEngine, split_days
-from .model_loader import MODEL_FILE
+from ..sources.depresjon_lean import DEFAULT_TZ, DEVICE, read_depresjon_csv
 
 BENCH_CLINIC = "did:web:clinic.invalid:bench"
 

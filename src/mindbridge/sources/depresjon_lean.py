@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ..datapoints import Kind, Series, check_timezone, utc_offsets
-from ..sources.quarantine import Rejected
-from ..sources.tidy import tidy
+from .quarantine import Rejected
+from .tidy import tidy
 
 HEADER = "timestamp,date,activity"
 DEFAULT_TZ = "Europe/Oslo"

@@ -1,5 +1,0 @@
-"""`python -m mindbridge.edge`: the edge commands without the full `mindbridge` command's imports."""
-
-from .commands import app
-
-app(prog_name="mindbridge-edge")
