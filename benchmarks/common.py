@@ -26,11 +26,6 @@ class Timing:
     cpu: float
 
 
-def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
-    """The fastest of `repeat` wall-clock timings of `fn()`, in seconds."""
-    return compare({"fn": fn}, repeat)["fn"].wall
-
-
 def compare(fns: Mapping[str, Callable[[], object]], repeat: int = 5) -> dict[str, Timing]:
     """Time each function `repeat` times, interleaved (A, B, A, B, …) so that load on a shared machine
     falls on all of them alike; keep the best wall and CPU time of each."""

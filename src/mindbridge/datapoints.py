@@ -246,13 +246,3 @@ def utc_offsets(time: np.ndarray, tz: str) -> np.ndarray:
         offset.append(daily[d + 1])
     which = np.searchsorted(np.asarray(change_at), seconds, side="right") - 1
     return (np.asarray(offset, dtype=np.int64)[which] * 1_000_000_000).view("timedelta64[ns]")
-
-
-def coverage(series: Series, epoch: np.timedelta64) -> float:
-    """Fraction of the series' span covered by samples at the given epoch length (0 for empty)."""
-    span = series.span()
-    if span is None:
-        return 0.0
-    total = (span[1] - span[0] + epoch) / epoch
-    distinct = len(np.unique(series.time.astype(f"datetime64[{np.datetime_data(epoch)[0]}]")))
-    return float(min(1.0, distinct / total))
