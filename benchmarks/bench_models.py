@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from mindbridge.models.calibration import Platt, fold_into_logistic
-from mindbridge.models.export import LinearRisk, export_onnx
+from mindbridge.models.export import export_onnx
 from mindbridge.models.features import ACTIGRAPHY_FEATURES
+from mindbridge.models.linear import LinearRisk
 from mindbridge.models.training import logistic_pipeline
 
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from edge.world import Clinic, write_model
 from mindbridge.edge.engine import EdgeEngine
 from mindbridge.edge.model_loader import LOG1P, SIGNATURE_FILE, ModelRefused, file_sha256, load_model, sign_model
-from mindbridge.models.export import PARAMS_FILE, LinearRisk
+from mindbridge.models.export import PARAMS_FILE
 from mindbridge.models.features import ACTIGRAPHY_FEATURES, LOG_SCALED
+from mindbridge.models.linear import LinearRisk
 from mindbridge.privacy.keys import Identity
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from mindbridge.models.commands import model_card
 from mindbridge.models.depresjon import DepresjonResult, fit_depresjon, labelled_days, person_labels, run_depresjon
-from mindbridge.models.export import LinearRisk, export_onnx, onnx_predict
+from mindbridge.models.export import export_onnx, onnx_predict
 from mindbridge.models.features import MODEL_FEATURES, PROFILE_FEATURES, model_inputs, person_feature_names
+from mindbridge.models.linear import LinearRisk
 from mindbridge.models.report import write_report
 from mindbridge.models.training import Candidate
 

@@ -25,13 +25,13 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import ValidationError
 
 from ..models.card import ModelCard
+from ..models.linear import LinearRisk
 from ..privacy.canonical import canonical
 from ..privacy.did import ed25519_of_did_key
 from ..privacy.errors import PrivacyError
 from ..privacy.keys import Identity, b64, unb64
 
 MODEL_FILE, CARD_FILE, SIGNATURE_FILE = "model.json", "card.json", "signature.json"
-ARTIFACT_FORMAT = "mindbridge-linear-risk/1"
 SIGNATURE_FORMAT = "mindbridge-model-signature/1"
 DOMAIN = SIGNATURE_FORMAT.encode("ascii") + b"\0"
 REQUIRED = (MODEL_FILE, CARD_FILE)
@@ -56,15 +56,15 @@ class EdgeModel:
     model_id: str
     version: str
     sha256: str
-    features: tuple[str, ...]
-    median: np.ndarray
-    mean: np.ndarray
-    scale: np.ndarray
-    weights: np.ndarray
-    intercept: float
+    linear: LinearRisk
     threshold: float
     verified_by: Verification
     signer: str | None = None
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The model's input features, in order."""
+        return self.linear.features
 
     def inputs(self, values: Mapping[str, float]) -> np.ndarray:
         """The model's input row from named daily features (count-scale ones log1p'd; NaN stays NaN)."""
@@ -75,9 +75,7 @@ class EdgeModel:
 
     def probability(self, values: Mapping[str, float]) -> float:
         """Calibrated probability that the day belongs to a depressive episode."""
-        x = self.inputs(values)
-        z = (np.where(np.isnan(x), self.median, x) - self.mean) / self.scale
-        return float(1.0 / (1.0 + np.exp(-(z @ self.weights + self.intercept))))
+        return float(self.linear.predict_proba(self.inputs(values)[None, :])[0])
 
 
 def _signed_bytes(signer: str, manifest: Mapping[str, str]) -> bytes:
@@ -146,17 +144,11 @@ def load_model(folder: Path, trusted: Sequence[str] = (), require_signature: boo
 
 def _parse_artifact(path: Path, card: ModelCard, digest: str, how: Verification, signer: str | None) -> EdgeModel:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelRefused(f"{path}: not JSON ({exc})") from exc
-    if data.get("format") != ARTIFACT_FORMAT:
-        raise ModelRefused(f"{path}: format {data.get('format')!r}, expected {ARTIFACT_FORMAT}")
-    features = tuple(data["features"])
-    arrays = {k: np.asarray(data[k], dtype=float) for k in ("median", "mean", "scale", "weights")}
-    wrong = [k for k, v in arrays.items() if v.shape != (len(features),)]
-    if wrong:
-        raise ModelRefused(f"{path}: field(s) {', '.join(wrong)} do not have {len(features)} values")
+        linear = LinearRisk.load(path)
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, ValueError) as exc:
+        raise ModelRefused(f"{path}: not a usable model artifact ({exc})") from exc
+    features = linear.features
     if list(features) != list(card.features):
         raise ModelRefused(f"{path}: features differ from the model card's")
-    return EdgeModel(card.model_id, card.version, digest, features, intercept=float(data["intercept"]),
-                     threshold=card.decision_threshold, verified_by=how, signer=signer, **arrays)
+    return EdgeModel(card.model_id, card.version, digest, linear, threshold=card.decision_threshold,
+                     verified_by=how, signer=signer)

@@ -7,8 +7,6 @@ standardise z = (x − mean) / scale, then p = sigmoid(w·z + b). See docs/model
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,55 +30,6 @@ def export_onnx(pipeline: Pipeline, n_features: int, path: Path) -> Path:
                     options={id(pipeline.steps[-1][1]): {"zipmap": False}})
     path.write_bytes(model.SerializeToString())
     return path
-
-
-@dataclass(frozen=True)
-class LinearRisk:
-    """The numpy-only predictor: median imputation, standardisation, logistic link."""
-
-    features: tuple[str, ...]
-    median: np.ndarray
-    mean: np.ndarray
-    scale: np.ndarray
-    weights: np.ndarray
-    intercept: float
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Probability of the positive class per row of x (NaN = missing)."""
-        x = np.asarray(x, dtype=float)
-        if x.ndim != 2 or x.shape[1] != len(self.features):
-            raise ValueError(f"expected rows of {len(self.features)} features, got shape {x.shape}")
-        z = (np.where(np.isnan(x), self.median, x) - self.mean) / self.scale
-        return 1.0 / (1.0 + np.exp(-(z @ self.weights + self.intercept)))
-
-    @classmethod
-    def from_pipeline(cls, pipeline: Pipeline, features: tuple[str, ...]) -> LinearRisk:
-        """Read the parameters of a fitted impute → scale → logistic pipeline."""
-        impute, scale, logistic = (step for _, step in pipeline.steps)
-        return cls(features, np.asarray(impute.statistics_, dtype=float), np.asarray(scale.mean_, dtype=float),
-                   np.asarray(scale.scale_, dtype=float), np.asarray(logistic.coef_[0], dtype=float),
-                   float(logistic.intercept_[0]))
-
-    def save(self, path: Path) -> Path:
-        """Write the parameters as JSON (floats in full precision)."""
-        data = {"format": "mindbridge-linear-risk/1", "features": list(self.features),
-                "median": self.median.tolist(), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "weights": self.weights.tolist(), "intercept": self.intercept}
-        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, path: Path) -> LinearRisk:
-        """Read parameters written by `save`; a wrong format or length is a ValueError naming the file."""
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != "mindbridge-linear-risk/1":
-            raise ValueError(f"{path}: not a mindbridge linear risk model (format {data.get('format')!r})")
-        n = len(data["features"])
-        arrays = {k: np.asarray(data[k], dtype=float) for k in ("median", "mean", "scale", "weights")}
-        bad = [k for k, v in arrays.items() if v.shape != (n,)]
-        if bad:
-            raise ValueError(f"{path}: field(s) {', '.join(bad)} do not have {n} values")
-        return cls(tuple(data["features"]), intercept=float(data["intercept"]), **arrays)
 
 
 def onnx_predict(path: Path, x: np.ndarray) -> np.ndarray:

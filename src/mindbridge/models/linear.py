@@ -1,0 +1,67 @@
+"""The numpy-only linear risk predictor and its JSON file: what devices run (no scikit-learn import).
+
+p = sigmoid(w·z + b) with z = (x − mean) / scale after NaN → training median; docs/models.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+FORMAT = "mindbridge-linear-risk/1"
+
+
+@dataclass(frozen=True)
+class LinearRisk:
+    """The numpy-only predictor: median imputation, standardisation, logistic link."""
+
+    features: tuple[str, ...]
+    median: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    intercept: float
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the positive class per row of x (NaN = missing)."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise ValueError(f"expected rows of {len(self.features)} features, got shape {x.shape}")
+        z = (np.where(np.isnan(x), self.median, x) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(z @ self.weights + self.intercept)))
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, features: tuple[str, ...]) -> LinearRisk:
+        """Read the parameters of a fitted impute → scale → logistic pipeline."""
+        impute, scale, logistic = (step for _, step in pipeline.steps)
+        return cls(features, np.asarray(impute.statistics_, dtype=float), np.asarray(scale.mean_, dtype=float),
+                   np.asarray(scale.scale_, dtype=float), np.asarray(logistic.coef_[0], dtype=float),
+                   float(logistic.intercept_[0]))
+
+    def save(self, path: Path) -> Path:
+        """Write the parameters as JSON (floats in full precision)."""
+        data = {"format": FORMAT, "features": list(self.features),
+                "median": self.median.tolist(), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "weights": self.weights.tolist(), "intercept": self.intercept}
+        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> LinearRisk:
+        """Read parameters written by `save`; a wrong format or length is a ValueError naming the file."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a mindbridge linear risk model (format {data.get('format')!r})")
+        n = len(data["features"])
+        arrays = {k: np.asarray(data[k], dtype=float) for k in ("median", "mean", "scale", "weights")}
+        bad = [k for k, v in arrays.items() if v.shape != (n,)]
+        if bad:
+            raise ValueError(f"{path}: field(s) {', '.join(bad)} do not have {n} values")
+        return cls(tuple(data["features"]), intercept=float(data["intercept"]), **arrays)
