@@ -23,6 +23,7 @@ from joserfc.jwk import ECKey
 
 from mindbridge.fhir.smart import public_jwks
 from mindbridge.fhir.validate import R4Schema
+from processes import stop
 
 MEDPLUM = Path(__file__).parent / "fhir" / "medplum"
 SCHEMA = MEDPLUM / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4" / "fhir.schema.json"
@@ -82,12 +83,7 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer
             pytest.fail(f"Medplum test server did not start: {log.read_text()[-2000:]}")
         yield FhirServer(f"http://127.0.0.1:{int(line.split()[1])}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10)
 
 
 @pytest.fixture(scope="session")

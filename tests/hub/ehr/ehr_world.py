@@ -23,6 +23,7 @@ from mindbridge.hub.auth import issue_token
 from mindbridge.hub.db import make_engine, migrate, sessions, sqlite_url
 from mindbridge.privacy.envelope import Recipient
 from mindbridge.privacy.keys import Identity, save
+from processes import stop
 
 PASSPHRASE = "correct horse battery staple"
 CLINICIAN = "alice"
@@ -104,12 +105,7 @@ def served_hub(folder: Path, ehr_settings: dict[str, Any] | None = None) -> Iter
         assert proc.poll() is None, f"the hub exited: {log.read_text()[-3000:]}"
         yield hub
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 15)
 
 
 def _healthy(url: str) -> bool:
