@@ -196,7 +196,7 @@ def test_short_recordings_do_not_crash(values: list[float]) -> None:
 
 def run_cli(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, ["biomarkers", "sleep-wake", *args])
-    return result.exit_code, result.stdout, result.stderr
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())  # rich wraps to the terminal width
 
 
 def test_cli_scores_every_epoch_of_any_device(tmp_path: Path) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +64,7 @@ def test_damaged_state_is_refused_never_reset(tmp_path: Path, model_dir: Path, c
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0x01
     for damaged, why in ((good[: len(good) // 3], "truncated"), (bytes(flipped), "bit flip"),
-                         (good.replace(b"/1\n", b"/9\n", 1), "other version"), (b"", "empty")):
+                         (good.replace(b"/2\n", b"/9\n", 1), "other version"), (b"", "empty")):
         path.write_bytes(damaged)
         with pytest.raises(StateError, match=str(path)):
             EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
@@ -119,3 +123,24 @@ def test_ring_buffer_keeps_exactly_the_last_window_of_days(gaps: list[int], wind
         assert np.array_equal(values, expected, equal_nan=True)
     restored = EdgeState.from_bytes(state.to_bytes(), "mem")
     assert np.array_equal(restored.counts, state.counts, equal_nan=True) and restored.first_day == state.first_day
+
+
+def test_a_state_of_the_earlier_layout_is_still_read(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    engine = utc_engine(path, model_dir, clinic)
+    for k in range(3):
+        engine.ingest_day(DAY0 + dt.timedelta(days=k), synthetic_day(DAY0 + dt.timedelta(days=k), k))
+    state = engine.state
+    header = json.loads(state.to_bytes().split(b"\n", 3)[2])
+    packed = {name: base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
+              for name, a in (("counts", state.counts), ("features", state.features),
+                              ("probability", state.probability))}
+    header["counts"]["data"] = packed["counts"]
+    header.update(features=packed["features"], probability=packed["probability"])
+    body = zlib.compress(json.dumps(header).encode("utf-8"))
+    path.write_bytes(b"mindbridge-edge-state/1\n" + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body)
+    old = load_state(path)
+    assert old.seq == state.seq and old.days == state.days and old.first_day == state.first_day
+    for mine, theirs in ((old.counts, state.counts), (old.features, state.features),
+                         (old.probability, state.probability)):
+        assert np.array_equal(mine, theirs, equal_nan=True)

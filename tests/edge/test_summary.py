@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 
@@ -77,9 +78,14 @@ def test_deviation_known_answer() -> None:
 
 
 def test_bootstrap_interval_and_bands() -> None:
-    lo, hi = bootstrap_interval(np.array([0.2, 0.4, 0.6, 0.8]), seed=3)
-    assert lo < 0.5 < hi and (lo, hi) == bootstrap_interval(np.array([0.2, 0.4, 0.6, 0.8]), seed=3)
-    assert bootstrap_interval(np.array([0.3]), seed=1) == (0.3, 0.3)
+    p = np.array([0.2, 0.4, 0.6, 0.8])
+    lo, hi = bootstrap_interval(p)
+    every = p[np.array(list(itertools.product(range(4), repeat=4)))].mean(axis=1)  # 256 equally likely draws
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(every, [0.05, 0.95], method="inverted_cdf")), abs=1e-12)
+    assert bootstrap_interval(np.array([0.3])) == (0.3, 0.3)
+    assert bootstrap_interval(np.full(7, 0.6)) == pytest.approx((0.6, 0.6))
+    with pytest.raises(ValueError, match="1 to 7"):
+        bootstrap_interval(np.full(8, 0.5))
     assert risk_band(Interval(lower=0.5, upper=0.7), 0.42) == "high"
     assert risk_band(Interval(lower=0.1, upper=0.41), 0.42) == "low"
     assert risk_band(Interval(lower=0.3, upper=0.5), 0.42) == "moderate"

@@ -150,6 +150,15 @@ def _clock_mean(logged: np.ndarray, worn: np.ndarray, hours: tuple[float, float]
     return np.where(2 * n >= part.stop - part.start, mean, np.nan)
 
 
+def _block_means(logged: np.ndarray, worn: np.ndarray) -> np.ndarray:
+    """`(blocks, days)` means of each day's values in the clock blocks of `BLOCKS`, NaN under half worn."""
+    shape = (len(logged), len(BLOCKS), -1)
+    n = worn.reshape(shape).sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(worn, logged, 0.0).reshape(shape).sum(axis=2) / n
+    return np.where(2 * n >= logged.shape[1] // len(BLOCKS), mean, np.nan).T
+
+
 def _hourly_entropy(per_minute: np.ndarray, worn: np.ndarray, per_hour: int) -> np.ndarray:
     """Normalised entropy of the hourly activity shares, hours with half their epochs worn."""
     days = len(per_minute)
@@ -178,16 +187,15 @@ def profile_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]
     with np.errstate(invalid="ignore", divide="ignore"):
         columns["activity_cv"] = np.where(mean > 0, sd / mean, np.nan)
     per_hour = grid.per_day / 24
-    for h in BLOCKS:
-        columns[f"activity_block_{h:02d}"] = np.where(enough, _clock_mean(logged, worn, (h, h + BLOCK_HOURS),
-                                                                          per_hour), np.nan)
+    for h, block in zip(BLOCKS, _block_means(logged, worn), strict=True):
+        columns[f"activity_block_{h:02d}"] = np.where(enough, block, np.nan)
     day = _clock_mean(per_minute, worn, DAY_HOURS, per_hour)
     night_part = np.concatenate([per_minute[:, round(NIGHT_START * per_hour):],
                                  per_minute[:, :round(DAY_HOURS[0] * per_hour)]], axis=1)
     night = _clock_mean(night_part, ~np.isnan(night_part), (0, night_part.shape[1] / per_hour), per_hour)
     columns["activity_day_night"] = np.where(enough, np.log1p(day) - np.log1p(night), np.nan)
     flat = logged.ravel()
-    lag1 = _row_correlation(logged, np.r_[flat[1:], np.nan].reshape(logged.shape), grid.per_day // 2)
+    lag1 = _row_correlation(logged, np.append(flat[1:], np.nan).reshape(logged.shape), grid.per_day // 2)
     columns["activity_lag1_autocorrelation"] = np.where(enough, lag1, np.nan)
     previous = np.vstack([np.full((1, grid.per_day), np.nan), logged[:-1]])
     columns["activity_day_autocorrelation"] = _row_correlation(logged, previous, grid.per_day // 2)

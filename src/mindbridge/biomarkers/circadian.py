@@ -28,6 +28,7 @@ whole `(days, epochs)` grids; pandas is imported only by `CircadianFamily.daily`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -203,21 +204,28 @@ def recording_rhythm(grids: Sequence[EpochGrid], ddof: int = 0) -> dict[str, np.
             "l5_recording": l5, "relative_amplitude_recording": relative_amplitude(m10, l5)}
 
 
+_NORMAL_EQUATIONS = np.array([[0, 1, 2], [1, 3, 4], [2, 4, 5]])  # X'X of (1, cos, sin) from the six products
+
+
+@lru_cache(maxsize=8)
+def _cosine_basis(epochs: int, epoch_s: int) -> np.ndarray:
+    """`(epochs, 6)` columns 1, cos, sin, cos², cos·sin, sin² of the 24 h cycle at each epoch of a day."""
+    w = 2 * np.pi * (np.arange(epochs) * epoch_s / 3600.0) / 24.0
+    c, s = np.cos(w), np.sin(w)
+    basis = np.stack([np.ones_like(c), c, s, c * c, c * s, s * s], axis=1)
+    basis.flags.writeable = False
+    return basis
+
+
 def cosinor(per_minute: np.ndarray, epoch_s: int) -> dict[str, np.ndarray]:
     """Least-squares 24 h cosine per row of a `(days, epochs per day)` grid: mesor, amplitude, acrophase, R²."""
     y = np.asarray(per_minute, dtype=float)
     valid = ~np.isnan(y)
-    hours = np.arange(y.shape[1]) * epoch_s / 3600.0
-    w = 2 * np.pi * hours / 24.0
-    c, s = np.cos(w), np.sin(w)
-    v = valid.astype(float)
+    products = _cosine_basis(y.shape[1], epoch_s)
     y0 = np.where(valid, y, 0.0)
-    sums = v @ np.stack([np.ones_like(c), c, s, c * c, c * s, s * s], axis=1)
-    a = np.empty((len(y), 3, 3))
-    a[:, 0] = sums[:, [0, 1, 2]]
-    a[:, 1] = sums[:, [1, 3, 4]]
-    a[:, 2] = sums[:, [2, 4, 5]]
-    rhs = y0 @ np.stack([np.ones_like(c), c, s], axis=1)
+    sums = valid.astype(float) @ products
+    a = sums[:, _NORMAL_EQUATIONS]
+    rhs = y0 @ products[:, :3]
     solvable = np.abs(np.linalg.det(a)) > 1e-9 * np.maximum(sums[:, 0], 1.0) ** 3
     beta = np.full((len(y), 3), np.nan)
     if solvable.any():
@@ -237,29 +245,34 @@ def window_epochs(hours: float, epoch_s: int) -> int:
     return max(1, round(hours * 3600 / epoch_s))
 
 
-def circadian_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The circadian family's local days (`datetime64[D]`) and daily feature columns from one epoch grid."""
+def day_columns(grid: EpochGrid) -> dict[str, np.ndarray]:
+    """The circadian measures each local day gives alone: M10, L5, RA, their onsets, the cosinor, coverage."""
     per_min = grid.masked / grid.epoch_minutes
     cover = grid.coverage()
     day_ok = cover >= MIN_DAY_COVERAGE
     m10, m10_at = lmx(per_min, window_epochs(10, grid.epoch_s), lowest=False)
     l5, l5_at = lmx(per_min, window_epochs(5, grid.epoch_s), lowest=True)
-    is7, iv7 = stability_variability(hourly_counts(grid), WINDOW_DAYS)
     cos = cosinor(per_min, grid.epoch_s)
     h_per_epoch = grid.epoch_s / 3600.0
 
     def daily(a: np.ndarray) -> np.ndarray:
         return np.where(day_ok, a, np.nan)
 
-    columns = {
+    return {
         "m10": daily(m10), "m10_onset": daily(m10_at * h_per_epoch),
         "l5": daily(l5), "l5_onset": daily(l5_at * h_per_epoch),
         "relative_amplitude": daily(relative_amplitude(m10, l5)),
-        "interdaily_stability_7d": is7, "intradaily_variability_7d": iv7,
         "cosinor_mesor": daily(cos["mesor"]), "cosinor_amplitude": daily(cos["amplitude"]),
         "cosinor_acrophase": daily(cos["acrophase"]), "cosinor_r2": daily(cos["r2"]),
         coverage_column("circadian"): cover,
     }
+
+
+def circadian_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The circadian family's local days (`datetime64[D]`) and daily feature columns from one epoch grid."""
+    columns = day_columns(grid)
+    is7, iv7 = stability_variability(hourly_counts(grid), WINDOW_DAYS)
+    columns.update(interdaily_stability_7d=is7, intradaily_variability_7d=iv7)
     columns.update({k: np.full(grid.n_days, v[0]) for k, v in recording_rhythm([grid]).items()})
     return grid.days, columns
 

@@ -96,6 +96,12 @@ class EpochGrid:
         """Fraction of each day's epochs that are present and worn."""
         return np.asarray(self.worn.mean(axis=1), dtype=float)
 
+    def last_days(self, n: int) -> EpochGrid:
+        """The grid of its last `n` days (all of it when it is shorter), non-wear flags kept."""
+        start = max(self.n_days - n, 0)
+        return EpochGrid(self.first_day + np.timedelta64(start, "D"), self.epoch_s, self.counts[start:],
+                         self.worn[start:])
+
 
 def infer_epoch(times_ns: np.ndarray) -> int:
     """The epoch length in whole seconds: the most common positive gap between sorted times."""
@@ -116,7 +122,13 @@ def activity_level(counts: np.ndarray) -> float:
     nonzero = x[x > 0]
     if len(nonzero) == 0:
         return 0.0
-    return float(np.percentile(nonzero, LEVEL_PERCENTILE))
+    # np.percentile's linear rule on the two order statistics around the rank, found by one partition
+    rank = LEVEL_PERCENTILE / 100 * (len(nonzero) - 1)
+    lo = int(rank)
+    hi = min(lo + 1, len(nonzero) - 1)
+    part = np.partition(nonzero, (lo, hi))
+    a, b, t = float(part[lo]), float(part[hi]), rank - lo
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -81,20 +81,20 @@ def main_periods(night_labels: np.ndarray, epoch_minutes: float) -> dict[str, np
     n_nights, per = night_labels.shape
     out = {k: np.full(n_nights, np.nan) for k in ("onset", "end", "sleep", "wake", "interruptions")}
     width = per + 1  # a missing column after each night keeps periods inside their night
-    lab = np.c_[night_labels, np.full(n_nights, MISSING, dtype=night_labels.dtype)].ravel()
+    lab = np.pad(night_labels, ((0, 0), (0, 1)), constant_values=MISSING).ravel()
     starts, ends = runs(lab == SLEEP)
     if len(starts) == 0:
         return out
-    wake_cum = np.r_[0, np.cumsum(lab == WAKE)]
+    wake_cum = np.concatenate(([0], np.cumsum(lab == WAKE)))
     gap = starts[1:] - ends[:-1]
     joined = (wake_cum[starts[1:]] - wake_cum[ends[:-1]] == gap) & (gap * epoch_minutes < MERGE_GAP_MINUTES)
-    new = np.r_[True, ~joined]
+    new = np.concatenate(([True], ~joined))
     block = np.cumsum(new) - 1
     amount = np.bincount(block, weights=ends - starts)
-    b_start, b_end = starts[new], ends[np.r_[~joined, True]]
+    b_start, b_end = starts[new], ends[np.append(~joined, True)]
     b_night = b_start // width
     order = np.lexsort((-amount, b_night))
-    first = order[np.r_[True, b_night[order][1:] != b_night[order][:-1]]]
+    first = order[np.concatenate(([True], b_night[order][1:] != b_night[order][:-1]))]
     nb = b_night[first]
     out["onset"][nb] = b_start[first] - nb * width
     out["end"][nb] = b_end[first] - nb * width
@@ -111,9 +111,9 @@ def sleep_regularity(labels: np.ndarray, window: int = SRI_DAYS) -> np.ndarray:
     """
     scored = labels >= 0
     both = scored[1:] & scored[:-1]
-    same = np.r_[0, np.sum(both & (labels[1:] == labels[:-1]), axis=1)]
-    pairs = np.r_[0, np.sum(both, axis=1)]
-    c_same, c_pairs = np.r_[0, np.cumsum(same)], np.r_[0, np.cumsum(pairs)]
+    same = np.concatenate(([0], np.sum(both & (labels[1:] == labels[:-1]), axis=1)))
+    pairs = np.concatenate(([0], np.sum(both, axis=1)))
+    c_same, c_pairs = np.concatenate(([0], np.cumsum(same))), np.concatenate(([0], np.cumsum(pairs)))
     ends = np.arange(1, len(labels) + 1)
     lo = np.maximum(ends - window + 1, 0)  # pairs whose later day is in the window
     s, p = c_same[ends] - c_same[lo], c_pairs[ends] - c_pairs[lo]
@@ -141,9 +141,9 @@ def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
         "sleep_awakenings": mp["interruptions"],
     }
     columns = {k: np.where(ok, v, np.nan)[cover > 0] for k, v in nightly.items()}
-    columns["sleep_regularity_index"] = np.r_[sleep_regularity(scored), np.nan][cover > 0]
+    columns["sleep_regularity_index"] = np.append(sleep_regularity(scored), np.nan)[cover > 0]
     columns[coverage_column("sleep")] = cover[cover > 0]
-    days = np.r_[grid.days, grid.days[-1:] + np.timedelta64(1, "D")]
+    days = np.append(grid.days, grid.days[-1] + np.timedelta64(1, "D"))
     return days[cover > 0], columns
 
 

@@ -18,7 +18,7 @@ from ..biomarkers.activity_profile import FEATURES as PROFILE
 from ..biomarkers.activity_profile import profile_columns
 from ..biomarkers.base import Feature, coverage_column
 from ..biomarkers.circadian import FEATURES as CIRCADIAN
-from ..biomarkers.circadian import WINDOW_DAYS, circadian_columns, hourly_counts, stability_variability
+from ..biomarkers.circadian import WINDOW_DAYS, day_columns, hourly_counts, stability_variability
 from ..biomarkers.epochs import EpochGrid, nonwear
 from ..biomarkers.sleep import FEATURES as SLEEP
 from ..biomarkers.sleep import sleep_columns
@@ -67,13 +67,14 @@ def newest_day(counts: np.ndarray, first_day: dt.date, source: str) -> dict[str,
     if np.isnan(counts[-1]).all():
         return out
     grid = window_grid(counts, first_day)
-    last = EpochGrid(grid.days[-1], EPOCH_S, grid.counts[-1:], grid.worn[-1:])
+    last = grid.last_days(1)
     _, activity = activity_columns(last)
-    _, circadian = circadian_columns(last)  # per-day measures need the day alone; IS and IV need the window
+    circadian = day_columns(last)  # per-day measures need the day alone; IS and IV need the window
     stability, variability = stability_variability(hourly_counts(grid), WINDOW_DAYS)
-    circadian.update(interdaily_stability_7d=stability, intradaily_variability_7d=variability)
+    circadian.update(interdaily_stability_7d=stability[-1:], intradaily_variability_7d=variability[-1:])
     days, sleep = sleep_columns(grid, "cole-kripke", 1.0 if source in REFERENCE_DEVICES else None)
-    _, profile = profile_columns(grid)  # day-to-day autocorrelation needs the day before, so the whole window
+    # Every profile feature is the day's own but the day-to-day autocorrelation, which needs the day before.
+    _, profile = profile_columns(grid.last_days(2))
     for columns in (activity, circadian, profile):
         out.update({k: float(v[-1]) for k, v in columns.items() if k in out})
     at = np.flatnonzero(days == grid.days[-1])

@@ -5,9 +5,12 @@ of the trailing-window biomarkers), the last `HISTORY_DAYS` days of daily featur
 probabilities (the personal baseline's input), the last processed day, the device's envelope sequence
 number, and the model and signers the device was set up with.
 
-File layout: the line `mindbridge-edge-state/1`, the SHA-256 (hex) of the rest, then the rest as
-zlib-compressed JSON; arrays travel as base64 of little-endian float64. A file that is truncated,
-altered or of another version is refused with `StateError`, never silently reset.
+File layout (`mindbridge-edge-state/2`): the format line, the SHA-256 (hex) of the rest, then the rest: one
+line of JSON (identity, model, days, array shapes) followed by the arrays as little-endian float64 bytes in
+the order counts, features, probability. Uncompressed on purpose: compression cost more CPU than all the
+day's biomarkers but one family, and the window bounds the file at about 100 KB. Files of the earlier
+`/1` layout (zlib-compressed JSON with base64 arrays) are still read. A file that is truncated, altered or
+of another version is refused with `StateError`, never silently reset.
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .daily import COLUMNS, PER_DAY
 
-FORMAT = "mindbridge-edge-state/1"
+FORMAT = "mindbridge-edge-state/2"
+FORMAT_V1 = "mindbridge-edge-state/1"
 HISTORY_DAYS = 29  # the day itself and the 28 days of its personal baseline
 DEFAULT_WINDOW_DAYS = 7
 
@@ -34,12 +40,10 @@ class StateError(ValueError):
     """The state file cannot be trusted or does not fit this runtime."""
 
 
-def _pack(a: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
-
-
-def _unpack(text: str, shape: tuple[int, ...], where: str) -> np.ndarray:
-    raw = base64.b64decode(text.encode("ascii"), validate=True)
+def _array(raw: bytes | str, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """float64 values of `shape` from raw little-endian bytes (or, in `/1` files, their base64 text)."""
+    if isinstance(raw, str):
+        raw = base64.b64decode(raw.encode("ascii"), validate=True)
     if len(raw) != 8 * int(np.prod(shape)):
         raise StateError(f"{where}: holds {len(raw) // 8} values, expected {int(np.prod(shape))}")
     return np.frombuffer(raw, dtype="<f8").reshape(shape).astype(float)
@@ -95,49 +99,70 @@ class EdgeState:
         self.days = [*self.days, day][-HISTORY_DAYS:]
 
     def to_bytes(self) -> bytes:
-        """The file's bytes: format line, checksum line, compressed JSON body."""
-        body = {
+        """The file's bytes: format line, checksum line, JSON header line, then the arrays' raw bytes."""
+        header = {
             "subject": self.subject, "device": self.device, "tz": self.tz, "source": self.source,
             "model": {"id": self.model_id, "version": self.model_version, "sha256": self.model_sha256},
             "signers": list(self.signers), "window_days": self.window_days, "seq": self.seq,
             "last_day": self.last_day.isoformat() if self.last_day else None,
             "first_day": self.first_day.isoformat() if self.first_day else None,
-            "counts": {"rows": len(self.counts), "data": _pack(self.counts)},
-            "columns": list(COLUMNS), "days": [d.isoformat() for d in self.days],
-            "features": _pack(self.features), "probability": _pack(self.probability),
+            "counts": {"rows": len(self.counts)}, "columns": list(COLUMNS), "days": [d.isoformat() for d in self.days],
         }
-        packed = zlib.compress(json.dumps(body, separators=(",", ":")).encode("utf-8"), 1)
-        return f"{FORMAT}\n{hashlib.sha256(packed).hexdigest()}\n".encode("ascii") + packed
+        body = b"".join([json.dumps(header, separators=(",", ":")).encode("utf-8"), b"\n",
+                         *(np.ascontiguousarray(a, dtype="<f8").tobytes()
+                           for a in (self.counts, self.features, self.probability))])
+        return f"{FORMAT}\n{hashlib.sha256(body).hexdigest()}\n".encode("ascii") + body
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> EdgeState:
         """Parse and check a state file's bytes; StateError names the file and what is wrong."""
         head, _, rest = data.partition(b"\n")
-        if head.decode("ascii", "replace") != FORMAT:
+        version = head.decode("ascii", "replace")
+        if version not in (FORMAT, FORMAT_V1):
             raise StateError(f"{where}: not a {FORMAT} file (first line {head[:40]!r})")
-        digest, _, packed = rest.partition(b"\n")
-        if hashlib.sha256(packed).hexdigest().encode("ascii") != digest:
+        digest, _, body = rest.partition(b"\n")
+        if hashlib.sha256(body).hexdigest().encode("ascii") != digest:
             raise StateError(f"{where}: checksum mismatch: the file is truncated or corrupted; refusing to "
                              "reset it (restore a backup or run `mindbridge edge init` deliberately)")
         try:
-            body = json.loads(zlib.decompress(packed))
-            if body["columns"] != list(COLUMNS):
-                raise StateError(f"{where}: feature columns differ from this runtime's; re-initialise the state")
-            rows, days = int(body["counts"]["rows"]), [dt.date.fromisoformat(d) for d in body["days"]]
-            return cls(
-                subject=body["subject"], device=body["device"], tz=body["tz"], source=body["source"],
-                model_id=body["model"]["id"], model_version=body["model"]["version"],
-                model_sha256=body["model"]["sha256"], signers=tuple(body["signers"]),
-                window_days=int(body["window_days"]), seq=int(body["seq"]),
-                last_day=dt.date.fromisoformat(body["last_day"]) if body["last_day"] else None,
-                first_day=dt.date.fromisoformat(body["first_day"]) if body["first_day"] else None,
-                counts=_unpack(body["counts"]["data"], (rows, PER_DAY), f"{where}: counts"), days=days,
-                features=_unpack(body["features"], (len(days), len(COLUMNS)), f"{where}: features"),
-                probability=_unpack(body["probability"], (len(days),), f"{where}: probability"))
+            if version == FORMAT_V1:
+                header = json.loads(zlib.decompress(body))
+                arrays: list[bytes | str] = [header["counts"]["data"], header["features"], header["probability"]]
+            else:
+                text, _, raw = body.partition(b"\n")
+                header = json.loads(text)
+                arrays = _split(raw, len(header["days"]), int(header["counts"]["rows"]), where)
+            return cls._of(header, arrays, where)
         except StateError:
             raise
         except (zlib.error, ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{where}: damaged state body ({type(exc).__name__}: {exc})") from exc
+
+    @classmethod
+    def _of(cls, header: dict[str, Any], arrays: list[bytes | str], where: str) -> EdgeState:
+        if header["columns"] != list(COLUMNS):
+            raise StateError(f"{where}: feature columns differ from this runtime's; re-initialise the state")
+        rows, days = int(header["counts"]["rows"]), [dt.date.fromisoformat(d) for d in header["days"]]
+        counts, features, probability = arrays
+        return cls(
+            subject=header["subject"], device=header["device"], tz=header["tz"], source=header["source"],
+            model_id=header["model"]["id"], model_version=header["model"]["version"],
+            model_sha256=header["model"]["sha256"], signers=tuple(header["signers"]),
+            window_days=int(header["window_days"]), seq=int(header["seq"]),
+            last_day=dt.date.fromisoformat(header["last_day"]) if header["last_day"] else None,
+            first_day=dt.date.fromisoformat(header["first_day"]) if header["first_day"] else None,
+            counts=_array(counts, (rows, PER_DAY), f"{where}: counts"), days=days,
+            features=_array(features, (len(days), len(COLUMNS)), f"{where}: features"),
+            probability=_array(probability, (len(days),), f"{where}: probability"))
+
+
+def _split(raw: bytes, days: int, rows: int, where: str) -> list[bytes | str]:
+    """The `/2` body's raw bytes cut into counts, features and probability."""
+    sizes = [8 * rows * PER_DAY, 8 * days * len(COLUMNS), 8 * days]
+    if len(raw) != sum(sizes):
+        raise StateError(f"{where}: array bytes are {len(raw)}, expected {sum(sizes)}")
+    bounds = itertools.accumulate(sizes, initial=0)
+    return [raw[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def save_state(state: EdgeState, path: Path) -> None:

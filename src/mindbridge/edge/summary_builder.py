@@ -2,8 +2,9 @@
 
 Probability: the mean calibrated probability of the scored days among the last `SUMMARY_DAYS` (a day is
 scored when at least `MIN_COVERAGE` of it was worn), as the Depresjon benchmark aggregates a person's
-days. Interval: 90 % percentile bootstrap of that mean over the scored days (`B` resamples, seeded by the
-day so a replay is reproducible); it reflects day-to-day spread only, not the model's own uncertainty
+days. Interval: 90 % percentile bootstrap of that mean over the scored days, computed exactly (every
+distinct resample of at most `SUMMARY_DAYS` days with its multinomial weight, so no random draw and no seed);
+it reflects day-to-day spread only, not the model's own uncertainty
 (the exported card carries no per-prediction conformal bound yet). Risk band against the card's decision
 threshold t: high when the interval's lower bound is at least t, low when its upper bound is below t,
 moderate otherwise. The window is the raw input span: from the first scored day's trailing feature
@@ -13,7 +14,10 @@ window to the day.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import math
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -27,7 +31,6 @@ from .model_loader import EdgeModel
 SUMMARY_DAYS = 7
 MIN_COVERAGE = 0.75
 LEVEL = 0.9
-B = 1000
 
 
 def scored(coverage: np.ndarray) -> np.ndarray:
@@ -35,13 +38,23 @@ def scored(coverage: np.ndarray) -> np.ndarray:
     return np.asarray(coverage, dtype=float) >= MIN_COVERAGE
 
 
-def bootstrap_interval(p: np.ndarray, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap interval (level `LEVEL`) of the mean of `p`, reproducible for a given seed."""
-    if len(p) == 1:
-        return float(p[0]), float(p[0])
-    rng = np.random.default_rng(seed)
-    means = p[rng.integers(0, len(p), size=(B, len(p)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+@lru_cache(maxsize=SUMMARY_DAYS)
+def _resamples(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct bootstrap resample of `n` values as `(resamples, n)` counts, and each one's probability."""
+    counts = np.array([np.bincount(c, minlength=n) for c in itertools.combinations_with_replacement(range(n), n)])
+    ways = np.array([math.factorial(n) / math.prod(math.factorial(int(k)) for k in row) for row in counts])
+    return counts, ways / float(n) ** n
+
+
+def bootstrap_interval(p: np.ndarray) -> tuple[float, float]:
+    """Exact percentile bootstrap interval (level `LEVEL`) of the mean of at most `SUMMARY_DAYS` values."""
+    if not 1 <= len(p) <= SUMMARY_DAYS:
+        raise ValueError(f"the exact bootstrap takes 1 to {SUMMARY_DAYS} values, got {len(p)}")
+    counts, weight = _resamples(len(p))
+    means = counts @ p / len(p)
+    order = np.argsort(means, kind="stable")
+    cdf = np.cumsum(weight[order])
+    lo, hi = (means[order][min(np.searchsorted(cdf, q), len(cdf) - 1)] for q in ((1 - LEVEL) / 2, (1 + LEVEL) / 2))
     mean = float(p.mean())
     return min(float(lo), mean), max(float(hi), mean)
 
@@ -76,7 +89,7 @@ def build_summary(*, subject: str, model: EdgeModel, days: list[dt.date], featur
     if not use.any():
         return None
     p = probability[use]
-    lower, upper = bootstrap_interval(p, day.toordinal())
+    lower, upper = bootstrap_interval(p)
     interval = Interval(lower=lower, upper=upper, level=LEVEL, method="bootstrap")
     first = days[int(np.flatnonzero(use)[0])] - dt.timedelta(days=window_days - 1)
     today = {name: float(v[-1]) for name, v in col.items()}
