@@ -41,9 +41,10 @@ def scored(coverage: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=SUMMARY_DAYS)
 def _resamples(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Every distinct bootstrap resample of `n` values as `(resamples, n)` counts, and each one's probability."""
-    counts = np.array([np.bincount(c, minlength=n) for c in itertools.combinations_with_replacement(range(n), n)])
-    ways = np.array([math.factorial(n) / math.prod(math.factorial(int(k)) for k in row) for row in counts])
-    return counts, ways / float(n) ** n
+    picks = np.array(list(itertools.combinations_with_replacement(range(n), n)))
+    counts = (picks[:, :, None] == np.arange(n)).sum(axis=1)
+    factorial = np.array([math.factorial(k) for k in range(n + 1)], dtype=float)
+    return counts, factorial[n] / factorial[counts].prod(axis=1) / float(n) ** n
 
 
 def bootstrap_interval(p: np.ndarray) -> tuple[float, float]:

@@ -28,25 +28,18 @@ def canonical(value: object) -> bytes:
 
 
 def _write(value: object, out: list[str], where: str) -> None:
-    if value is None or isinstance(value, bool):
+    # concrete types first: isinstance against the abstract Mapping and Sequence is slow
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is None or isinstance(value, bool):
         out.append({None: "null", True: "true", False: "false"}[value])
+    elif isinstance(value, float):
+        out.append(number(value, where))
     elif isinstance(value, int):
         # JSON numbers are IEEE doubles: beyond ±2^53 an integer is written as the double ECMAScript reads
         out.append(str(value) if abs(value) <= MAX_SAFE_INTEGER else number(float(value), where))
-    elif isinstance(value, float):
-        out.append(number(value, where))
-    elif isinstance(value, str):
-        out.append(encode_basestring(value))
     elif isinstance(value, dict | Mapping):
-        keys = list(value)
-        if not all(isinstance(k, str) for k in keys):
-            raise MalformedInput(f"{where}: object member names must be strings")
-        out.append("{")
-        for i, key in enumerate(sorted(keys, key=lambda k: k.encode("utf-16-be"))):
-            out.append("," if i else "")
-            out.append(encode_basestring(key) + ":")
-            _write(value[key], out, f"{where}.{key}")
-        out.append("}")
+        _write_object(value, out, where)
     elif isinstance(value, list | tuple) or (isinstance(value, Sequence) and not isinstance(value, bytes | bytearray)):
         out.append("[")
         for i, item in enumerate(value):
@@ -55,6 +48,20 @@ def _write(value: object, out: list[str], where: str) -> None:
         out.append("]")
     else:
         raise MalformedInput(f"{where}: {type(value).__name__} is not a JSON type")
+
+
+def _write_object(value: Mapping[object, object], out: list[str], where: str) -> None:
+    names = [k for k in value if isinstance(k, str)]
+    if len(names) != len(value):
+        raise MalformedInput(f"{where}: object member names must be strings")
+    # UTF-16 code-unit order is code-point order below U+10000 and so Python's own order for ASCII names
+    ordered = sorted(names) if all(k.isascii() for k in names) else sorted(names, key=lambda k: k.encode("utf-16-be"))
+    out.append("{")
+    for i, key in enumerate(ordered):
+        out.append("," if i else "")
+        out.append(encode_basestring(key) + ":")
+        _write(value[key], out, f"{where}.{key}")
+    out.append("}")
 
 
 def number(x: float, where: str = "$") -> str:
