@@ -50,6 +50,7 @@ class Deviation(_Strict):
     robust_z: float
     days: Annotated[int, Field(ge=1, le=366)] = 1
     text: ShortText
+    sustained_since: dt.date | None = None  # onset of a shift the patient's CUSUM signalled, when there is one
 
 
 class SurveyScore(_Strict):

@@ -13,15 +13,18 @@ import pytest
 
 from edge.world import NOW, Clinic, depresjon_series, new_engine
 from mindbridge.biomarkers.surveys import PHQ9, PHQ9_ITEM9
-from mindbridge.edge.baseline import top_deviations
+from mindbridge.edge.baseline import personal_baseline, top_deviations
 from mindbridge.edge.daily import COLUMNS, feature_units
 from mindbridge.edge.engine import DayRefused, split_days
 from mindbridge.edge.replay import replay
 from mindbridge.edge.summary_builder import bootstrap_interval, risk_band
 from mindbridge.models import baseline as model_baseline
+from mindbridge.models.robust import Shift
 from mindbridge.privacy.errors import ReplayDetected
 from mindbridge.privacy.payload import refuse_raw_series
 from mindbridge.summary import Interval, RiskSummary
+
+DAY = dt.date(2024, 3, 10)
 
 
 @pytest.mark.slow
@@ -53,15 +56,17 @@ def test_replay_seals_one_envelope_per_day_that_opens_at_the_clinic(depresjon_di
 def test_deviations_equal_the_model_teams_baseline(depresjon_dir: Path, tmp_path: Path, model_dir: Path,
                                                    clinic: Clinic) -> None:
     engine = new_engine(tmp_path / "state", model_dir, clinic)
-    found = 0
+    found, sustained, rows, seen = 0, 0, [], []
     for day, part in split_days(depresjon_series(depresjon_dir, "control_2")):
         summary = engine.ingest_day(day, part, now=NOW)
-        table = pd.DataFrame(engine.state.features, columns=list(COLUMNS),
-                             index=pd.DatetimeIndex([pd.Timestamp(d) for d in engine.state.days]))
+        rows.append(engine.state.features[-1])  # the batch side sees every day so far, not the bounded history
+        seen.append(pd.Timestamp(day))
+        table = pd.DataFrame(rows, columns=list(COLUMNS), index=pd.DatetimeIndex(seen))
         expected = model_baseline.top_deviations(table, pd.Timestamp(day))
         assert summary is None or summary.deviations == expected
         found += len(expected)
-    assert found >= 3
+        sustained += sum(d.sustained_since is not None for d in expected)
+    assert found >= 3 and sustained >= 1
 
 
 def test_deviation_known_answer() -> None:
@@ -69,12 +74,26 @@ def test_deviation_known_answer() -> None:
     past["sleep_midpoint"] = np.array([2.0, 3.0, 4.0, 2.0, 3.0, 4.0, 2.0, 3.0, 4.0])  # median 3 h, MAD 1 h
     past["activity_mean"] = np.array([100.0, 110, 90, 100, 105, 95, 100, 100, 100])  # today is usual
     today = dict.fromkeys(COLUMNS, np.nan) | {"sleep_midpoint": 6.5, "activity_mean": 101.0}
-    [dev] = top_deviations(today, past, feature_units())
+    [dev] = top_deviations(DAY, personal_baseline(today, past), feature_units())
     assert (dev.biomarker, dev.family, dev.unit, dev.baseline, dev.days) == ("sleep_midpoint", "sleep", "h", 3.0, 9)
-    assert dev.robust_z == pytest.approx(3.5 / 1.4826)
+    assert dev.robust_z == pytest.approx(3.5 / 1.4826) and dev.sustained_since is None
     assert dev.text == "sleep midpoint 3.5 h later than this patient's usual"
     past["sleep_midpoint"][:3] = np.nan  # six days of history are not enough
-    assert top_deviations(today, past, feature_units()) == []
+    assert top_deviations(DAY, personal_baseline(today, past), feature_units()) == []
+
+
+def test_a_signalled_shift_is_named_with_its_onset_while_recent() -> None:
+    past = {name: np.full(9, np.nan) for name in COLUMNS}
+    past["sleep_total"] = np.array([400.0, 420, 440, 400, 420, 440, 400, 420, 440])  # median 420, MAD 20 min
+    today = dict.fromkeys(COLUMNS, np.nan) | {"sleep_total": 440.0}  # z 0.67: no deviation by itself
+    baseline = personal_baseline(today, past)
+    shift = Shift(direction=1, onset=DAY - dt.timedelta(days=5), signalled=DAY - dt.timedelta(days=2))
+    [dev] = top_deviations(DAY, baseline, feature_units(), {"sleep_total": shift})
+    assert dev.sustained_since == shift.onset
+    assert dev.text == ("sleep total 20.0 min higher than this patient's usual; a sustained shift higher since "
+                        f"{shift.onset:%d %b %Y}")
+    stale = Shift(direction=1, onset=DAY - dt.timedelta(days=20), signalled=DAY - dt.timedelta(days=7))
+    assert top_deviations(DAY, baseline, feature_units(), {"sleep_total": stale}) == []
 
 
 def test_bootstrap_interval_and_bands() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mindbridge.models.baseline import cusum, describe, rolling_baseline, top_deviations
+from mindbridge.models.baseline import cusum, rolling_baseline, top_deviations
+from mindbridge.models.robust import describe
 from mindbridge.summary import Deviation
 
 DAYS = pd.date_range("2024-01-01", periods=30, freq="D", name="date")
@@ -38,7 +41,10 @@ def test_top_deviations_name_the_shift_in_plain_words() -> None:
     assert isinstance(midpoint, Deviation) and midpoint.family == "sleep" and midpoint.unit == "h"
     assert midpoint.text == "sleep midpoint 2.1 h later than this patient's usual"
     assert midpoint.days == 28
-    assert found[0].text == "activity mean 51% lower than this patient's usual"
+    # a mean 0.67 below usual every other day accumulates in the lower CUSUM; today's fall completes the signal
+    assert found[0].text == ("activity mean 51% lower than this patient's usual; "
+                             "a sustained shift lower since 09 Jan 2024")
+    assert found[0].sustained_since == dt.date(2024, 1, 9) and midpoint.sustained_since is None
     assert top_deviations(patient(), DAYS[20]) == []
     with pytest.raises(KeyError, match="2025-01-01"):
         top_deviations(patient(), pd.Timestamp("2025-01-01"))
@@ -57,6 +63,12 @@ def test_cusum_signals_a_sustained_shift_at_the_known_step() -> None:
     assert np.flatnonzero(alarms)[:1].tolist() == [62] and alarms[62] == 1
     assert np.flatnonzero(alarms).tolist() == [62, 65, 68]
     assert np.flatnonzero(cusum(-z)).tolist() == [62, 65, 68] and cusum(-z)[62] == -1
+
+
+def test_one_outlying_day_never_signals_a_shift_but_two_high_days_do() -> None:
+    calm = np.tile([0.4, -0.4], 10)
+    assert not cusum(np.r_[calm, 40.0, calm]).any()  # clipped to 3: 2.5 over the slack, below h = 4
+    assert np.flatnonzero(cusum(np.r_[calm, 3.5, 3.5])).tolist() == [21]
 
 
 @settings(max_examples=40, deadline=None)

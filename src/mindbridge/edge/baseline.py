@@ -1,22 +1,34 @@
-"""The personal baseline on the device, in numpy: robust z of today's biomarkers against the patient's own
-trailing median and MAD, and the largest deviations in plain words.
+"""The personal baseline on the device, in numpy: robust z of today's key biomarkers against the patient's own
+trailing median and MAD, CUSUM change detection fed one day at a time, and the largest deviations in words.
 
 Same definitions and words as `models.baseline` (shared through `models.robust`; the batch version's
 rolling windows use pandas, over the edge's memory budget): up to `WINDOW` days before the day, needing
-`MIN_DAYS` of them with a value; |z| ≥ `MIN_Z` counts as a deviation. A test checks both agree on real data.
+`MIN_DAYS` of them with a value. A test checks both agree on real data, CUSUM shifts included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..biomarkers.rowstats import row_quantiles
-from ..models.robust import KEY_BIOMARKERS, MAD_TO_SD, describe
-from ..summary import MAX_DEVIATIONS, Deviation
+from ..models.robust import KEY_BIOMARKERS, MAD_TO_SD, Cusum, Shift, choose_deviations, track_shift
+from ..summary import Deviation
 
-WINDOW, MIN_DAYS, MIN_Z, TOP = 28, 7, 2.0, 3
+WINDOW, MIN_DAYS = 28, 7
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Today's value, robust z, trailing median and days with data of each of `KEY_BIOMARKERS`."""
+
+    values: np.ndarray
+    z: np.ndarray
+    median: np.ndarray
+    days: np.ndarray
 
 
 def robust_z(today: np.ndarray, past: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -33,18 +45,23 @@ def robust_z(today: np.ndarray, past: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return z, median, days
 
 
-def top_deviations(today: Mapping[str, float], past: Mapping[str, np.ndarray], units: Mapping[str, tuple[str, str]],
-                   features: Sequence[str] = KEY_BIOMARKERS, n: int = TOP) -> list[Deviation]:
-    """The `n` largest |robust z| among `features`, today against the trailing `past` values of each."""
-    values = np.array([today[name] for name in features], dtype=float)
-    history = np.column_stack([np.asarray(past[name], dtype=float)[-WINDOW:] for name in features])
-    z, median, days = robust_z(values, history)
-    with np.errstate(invalid="ignore"):
-        found = np.flatnonzero(np.abs(z) >= MIN_Z)
-    out = []
-    for j in found[np.argsort(-np.abs(z[found]), kind="stable")][: min(n, MAX_DEVIATIONS)]:
-        name, (family, unit) = features[j], units[features[j]]
-        out.append(Deviation(biomarker=name, family=family, unit=unit, value=float(values[j]),
-                             baseline=float(median[j]), robust_z=float(z[j]), days=int(days[j]),
-                             text=describe(name, unit, float(values[j]), float(median[j]))))
-    return out
+def personal_baseline(today: Mapping[str, float], past: Mapping[str, np.ndarray]) -> Baseline:
+    """Today's key biomarkers against the last `WINDOW` values before it of each."""
+    values = np.array([today[name] for name in KEY_BIOMARKERS], dtype=float)
+    history = np.column_stack([np.asarray(past[name], dtype=float)[-WINDOW:] for name in KEY_BIOMARKERS])
+    return Baseline(values, *robust_z(values, history))
+
+
+def track_shifts(cusums: dict[str, Cusum], shifts: dict[str, Shift], baseline: Baseline, day: dt.date) -> None:
+    """Feed today's z of every key biomarker to its CUSUM, recording any shift it signals."""
+    for name, z in zip(KEY_BIOMARKERS, baseline.z, strict=True):
+        shift = track_shift(cusums.setdefault(name, Cusum()), float(z), day, shifts.get(name))
+        if shift is not None:
+            shifts[name] = shift
+
+
+def top_deviations(day: dt.date, baseline: Baseline, units: Mapping[str, tuple[str, str]],
+                   shifts: Mapping[str, Shift] | None = None) -> list[Deviation]:
+    """The largest deviations of the day (`models.robust.choose_deviations`)."""
+    return choose_deviations(day, KEY_BIOMARKERS, baseline.values, baseline.z, baseline.median, baseline.days,
+                             units, shifts)

@@ -21,6 +21,7 @@ from ..datapoints import Kind, Series
 from ..privacy.envelope import Recipient, seal
 from ..privacy.keys import Identity
 from ..summary import RiskSummary
+from .baseline import personal_baseline, track_shifts
 from .daily import COLUMNS, EPOCH_S, PER_DAY, newest_day
 from .model_loader import EdgeModel, ModelRefused, load_model
 from .state import DEFAULT_WINDOW_DAYS, EdgeState, StateError, load_state, save_state
@@ -110,8 +111,11 @@ class EdgeEngine:
         values = newest_day(self.state.counts, self.state.ring_start(), self.state.source)
         has_data = not bool(np.isnan(self.state.counts[-1]).all())
         self.state.push_features(day, values, self.model.probability(values) if has_data else np.nan)
-        return build_summary(subject=self.state.subject, model=self.model, days=self.state.days,
-                             features=self.state.features, columns=COLUMNS, probability=self.state.probability,
+        history = {name: self.state.features[:, j] for j, name in enumerate(COLUMNS)}
+        baseline = personal_baseline(values, {k: v[:-1] for k, v in history.items()})
+        track_shifts(self.state.cusums, self.state.shifts, baseline, day)
+        return build_summary(subject=self.state.subject, model=self.model, days=self.state.days, history=history,
+                             probability=self.state.probability, baseline=baseline, shifts=self.state.shifts,
                              window_days=self.state.window_days, now=now, answers=answers)
 
     def ingest_day(self, day: dt.date, counts: Series | None, answers: Mapping[str, float] | None = None,

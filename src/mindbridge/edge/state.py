@@ -2,8 +2,9 @@
 
 What it holds, all bounded: the last `window_days` days of minute counts (a ring buffer, the raw input
 of the trailing-window biomarkers), the last `HISTORY_DAYS` days of daily features and model
-probabilities (the personal baseline's input), the last processed day, the device's envelope sequence
-number, and the model and signers the device was set up with.
+probabilities (the personal baseline's input), each key biomarker's CUSUM sums and newest signalled
+shift, the last processed day, the device's envelope sequence number, and the model and signers the
+device was set up with.
 
 File layout (`mindbridge-edge-state/2`): the format line, the SHA-256 (hex) of the rest, then the rest: one
 line of JSON (identity, model, days, array shapes) followed by the arrays as little-endian float64 bytes in
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.robust import Cusum, Shift
 from .daily import COLUMNS, PER_DAY
 
 FORMAT = "mindbridge-edge-state/2"
@@ -69,6 +71,8 @@ class EdgeState:
     days: list[dt.date] = field(default_factory=list)
     features: np.ndarray = field(default_factory=lambda: np.full((0, len(COLUMNS)), np.nan))
     probability: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
+    cusums: dict[str, Cusum] = field(default_factory=dict)
+    shifts: dict[str, Shift] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.window_days < 2:
@@ -107,6 +111,9 @@ class EdgeState:
             "last_day": self.last_day.isoformat() if self.last_day else None,
             "first_day": self.first_day.isoformat() if self.first_day else None,
             "counts": {"rows": len(self.counts)}, "columns": list(COLUMNS), "days": [d.isoformat() for d in self.days],
+            "cusum": {name: [c.up, c.down, c.up_since, c.down_since] for name, c in self.cusums.items()},
+            "shifts": {name: [s.direction, s.onset.isoformat(), s.signalled.isoformat()]
+                       for name, s in self.shifts.items()},
         }
         body = b"".join([json.dumps(header, separators=(",", ":")).encode("utf-8"), b"\n",
                          *(np.ascontiguousarray(a, dtype="<f8").tobytes()
@@ -153,7 +160,11 @@ class EdgeState:
             first_day=dt.date.fromisoformat(header["first_day"]) if header["first_day"] else None,
             counts=_array(counts, (rows, PER_DAY), f"{where}: counts"), days=days,
             features=_array(features, (len(days), len(COLUMNS)), f"{where}: features"),
-            probability=_array(probability, (len(days),), f"{where}: probability"))
+            probability=_array(probability, (len(days),), f"{where}: probability"),
+            cusums={name: Cusum(float(up), float(down), int(a), int(b))
+                    for name, (up, down, a, b) in header.get("cusum", {}).items()},
+            shifts={name: Shift(int(d), dt.date.fromisoformat(onset), dt.date.fromisoformat(signalled))
+                    for name, (d, onset, signalled) in header.get("shifts", {}).items()})
 
 
 def _split(raw: bytes, days: int, rows: int, where: str) -> list[bytes | str]:

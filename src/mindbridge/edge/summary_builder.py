@@ -23,8 +23,9 @@ from typing import Literal
 import numpy as np
 
 from ..biomarkers.base import coverage_column
+from ..models.robust import Shift
 from ..summary import MAX_SURVEYS, Interval, RiskSummary, SurveyScore
-from .baseline import top_deviations
+from .baseline import Baseline, top_deviations
 from .daily import FAMILIES, feature_units
 from .model_loader import EdgeModel
 
@@ -79,25 +80,23 @@ def survey_scores(day: dt.date, answers: Mapping[str, float]) -> list[SurveyScor
             for s in score_all(answers) if np.isfinite(s.total)][:MAX_SURVEYS]
 
 
-def build_summary(*, subject: str, model: EdgeModel, days: list[dt.date], features: np.ndarray,
-                  columns: tuple[str, ...], probability: np.ndarray, window_days: int, now: dt.datetime,
-                  answers: Mapping[str, float] | None = None) -> RiskSummary | None:
-    """The summary of the last day in `days` from the history arrays, or None when no recent day is scored."""
+def build_summary(*, subject: str, model: EdgeModel, days: list[dt.date], history: Mapping[str, np.ndarray],
+                  probability: np.ndarray, baseline: Baseline, shifts: Mapping[str, Shift], window_days: int,
+                  now: dt.datetime, answers: Mapping[str, float] | None = None) -> RiskSummary | None:
+    """The summary of the last day in `days` from the history columns, or None when no recent day is scored."""
     day = days[-1]
-    col = {name: features[:, j] for j, name in enumerate(columns)}
     recent = np.array([(day - d).days < SUMMARY_DAYS for d in days])
-    use = recent & scored(col[coverage_column("activity")]) & ~np.isnan(probability)
+    use = recent & scored(history[coverage_column("activity")]) & ~np.isnan(probability)
     if not use.any():
         return None
     p = probability[use]
     lower, upper = bootstrap_interval(p)
     interval = Interval(lower=lower, upper=upper, level=LEVEL, method="bootstrap")
     first = days[int(np.flatnonzero(use)[0])] - dt.timedelta(days=window_days - 1)
-    today = {name: float(v[-1]) for name, v in col.items()}
     return RiskSummary(
         subject=subject, window_start=first, window_end=day, created_at=now, model_id=model.model_id,
         model_version=model.version, probability=float(p.mean()), interval=interval,
         risk_band=risk_band(interval, model.threshold),
-        deviations=top_deviations(today, {k: v[:-1] for k, v in col.items()}, feature_units()),
-        coverage={f: float(np.clip(today[coverage_column(f)], 0.0, 1.0)) for f in FAMILIES},
+        deviations=top_deviations(day, baseline, feature_units(), shifts),
+        coverage={f: float(np.clip(history[coverage_column(f)][-1], 0.0, 1.0)) for f in FAMILIES},
         surveys=survey_scores(day, answers) if answers else [])

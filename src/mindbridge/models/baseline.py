@@ -3,7 +3,8 @@ detection on the robust z-scores, and the largest deviations as plain-words `Dev
 
 Robust z = (value − median) / (1.4826 · MAD) over the `window` days before the day (the day itself is
 excluded), needing at least `min_days` of them (Leys et al. 2013). The two-sided tabular CUSUM of Page
-(1954) accumulates z − k upwards and −z − k downwards and signals when either sum exceeds h.
+(1954) (`robust.Cusum`, shared with the edge) accumulates z − k upwards and −z − k downwards and signals
+when either sum exceeds h.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..summary import MAX_DEVIATIONS, Deviation
+from ..summary import Deviation
 from .features import feature_units
-from .robust import KEY_BIOMARKERS, MAD_TO_SD, describe
+from .robust import CUSUM_H, CUSUM_K, KEY_BIOMARKERS, MAD_TO_SD, TOP, Cusum, Shift, choose_deviations, track_shift
 
 
 def rolling_baseline(values: pd.Series, window: int = 28, min_days: int = 7) -> pd.DataFrame:
@@ -30,43 +31,40 @@ def rolling_baseline(values: pd.Series, window: int = 28, min_days: int = 7) -> 
     return pd.DataFrame({"value": values, "median": median, "mad": mad, "z": z})
 
 
-def cusum(z: np.ndarray, k: float = 0.5, h: float = 4.0) -> np.ndarray:
+def cusum(z: np.ndarray, k: float = CUSUM_K, h: float = CUSUM_H) -> np.ndarray:
     """Two-sided CUSUM alarms (+1 upward, −1 downward, 0 none) per step; sums restart after an alarm; NaN skipped."""
-    up = down = 0.0
-    alarms = np.zeros(len(z), dtype=int)
-    for i, value in enumerate(np.asarray(z, dtype=float)):
-        if np.isnan(value):
-            continue
-        up, down = max(0.0, up + value - k), max(0.0, down - value - k)
-        if up > h or down > h:
-            alarms[i] = 1 if up > h else -1
-            up = down = 0.0
-    return alarms
+    state = Cusum()
+    return np.array([state.step(value, i, k, h)[0] for i, value in enumerate(np.asarray(z, dtype=float))],
+                    dtype=int)
+
+
+def shifts_until(table: pd.DataFrame, day: pd.Timestamp, features: Sequence[str], window: int = 28,
+                 min_days: int = 7) -> dict[str, Shift]:
+    """The newest CUSUM-signalled shift of each biomarker over the table's days up to `day`."""
+    out = {}
+    for name in features:
+        z = rolling_baseline(table[name].astype(float), window, min_days)["z"].loc[:day]
+        state, last = Cusum(), None
+        for when, value in z.items():
+            last = track_shift(state, float(value), pd.Timestamp(when).date(), last)
+        if last is not None:
+            out[name] = last
+    return out
 
 
 def top_deviations(table: pd.DataFrame, day: pd.Timestamp, features: Sequence[str] = KEY_BIOMARKERS, *,
-                   n: int = 3, min_z: float = 2.0, window: int = 28, min_days: int = 7) -> list[Deviation]:
-    """The `n` largest |robust z| deviations of `day` from the trailing baseline, as `Deviation`s.
+                   n: int = TOP, window: int = 28, min_days: int = 7) -> list[Deviation]:
+    """The `n` largest deviations of `day` from the trailing baseline, as `Deviation`s (`robust.choose_deviations`).
 
-    `table` is one subject's daily feature table indexed by local date; features with |z| below `min_z`,
-    with too little history or absent from the table are skipped.
+    `table` is one subject's daily feature table indexed by local date; CUSUM runs over its days up to `day`;
+    features with too little history or absent from the table are skipped.
     """
     if day not in table.index:
         raise KeyError(f"day {day.date()} is not in the feature table")
-    units = feature_units()
-    found = []
-    for name in features:
-        if name not in table.columns:
-            continue
-        row = rolling_baseline(table[name].astype(float), window, min_days).loc[day]
-        if np.isfinite(row["z"]) and abs(row["z"]) >= min_z:
-            found.append((name, row))
-    found.sort(key=lambda item: -abs(item[1]["z"]))
-    deviations = []
-    for name, row in found[: min(n, MAX_DEVIATIONS)]:
-        family, unit = units.get(name, ("", "1"))
-        history = int(table[name].loc[:day].iloc[:-1].tail(window).notna().sum())
-        deviations.append(Deviation(biomarker=name, family=family, unit=unit, value=float(row["value"]),
-                                    baseline=float(row["median"]), robust_z=float(row["z"]), days=history,
-                                    text=describe(name, unit, float(row["value"]), float(row["median"]))))
-    return deviations
+    names = [name for name in features if name in table.columns]
+    rows = [rolling_baseline(table[name].astype(float), window, min_days).loc[day] for name in names]
+    history = [int(table[name].loc[:day].iloc[:-1].tail(window).notna().sum()) for name in names]
+    return choose_deviations(day.date(), names, np.array([r["value"] for r in rows], dtype=float),
+                             np.array([r["z"] for r in rows], dtype=float),
+                             np.array([r["median"] for r in rows], dtype=float), np.array(history),
+                             feature_units(), shifts_until(table, day, names, window, min_days), n)
