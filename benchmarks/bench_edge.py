@@ -49,7 +49,7 @@ def deployed_model(folder: Path) -> str:
               data="synthetic", days_used="-", protocol="-", features=list(ACTIGRAPHY_FEATURES), metrics={},
               calibration="-", conformal={}, decision_threshold=0.5,
               artifacts={f.name: sha256(f) for f in files}, citation="-").write(folder)
-    team = Identity.generate("device")
+    team = Identity.generate("model-team")
     sign_model(folder, team, ("card.json", PARAMS_FILE, ONNX_FILE))
     return team.did
 

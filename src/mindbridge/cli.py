@@ -15,10 +15,13 @@ from . import __version__, demo
 from .biomarkers.catalogue import render as render_catalogue
 from .biomarkers.sleep_scoring import METHODS, score
 from .device.commands import app as edge_app
+from .edge.model_loader import ModelRefused, sign_model
 from .hub.commands import register as register_hub
 from .models.commands import comparison_table, train_artifact
 from .models.commands import register as register_models
 from .privacy.commands import register as register_privacy
+from .privacy.errors import PrivacyError
+from .privacy.keys import load, passphrase_from
 from .sources.base import NotReadable, ReadContext, read_utf8
 from .sources.csvtable import read_columns
 from .sources.ingest import NothingUsable
@@ -215,7 +218,18 @@ def sleep_wake_cmd(
         sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
 
 
-register_models(app, depresjon_or_exit)
+def sign_trained_model(folder: Path, keystore: Path, passphrase_file: Path | None) -> str:
+    """Sign a trained model folder with the model team's keystore; its DID. Exits 2 when refused."""
+    try:
+        team = load(keystore, passphrase_from(passphrase_file))
+        sign_model(folder, team)
+    except (PrivacyError, ModelRefused) as exc:
+        err.print(f"[red]not signed:[/] {exc}")
+        raise typer.Exit(2) from exc
+    return team.did
+
+
+register_models(app, depresjon_or_exit, sign_trained_model)
 
 
 def main() -> None:

@@ -196,7 +196,7 @@ def clinic_identity(out: Path) -> tuple[Identity, Recipient, Path, Path]:
 
 def sign_as_model_team(model_dir: Path) -> Identity:
     """A model-team identity (did:key) that signs the trained artifact; the edge trusts only its signature."""
-    team = Identity.generate("device")
+    team = Identity.generate("model-team")
     sign_model(model_dir, team)
     return team
 

@@ -17,8 +17,8 @@ from .sources.ingest import IngestReport, discover, ingest
 from .sources.quarantine import reason_counts
 from .sources.store import Store
 
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)  # DIDs contain ":key:", which rich would turn into an emoji
+err = Console(stderr=True, emoji=False)
 
 
 def run_ingest(paths: list[Path], store: Store, ctx: ReadContext) -> IngestReport:

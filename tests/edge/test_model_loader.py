@@ -7,16 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.world import Clinic, write_model
+from mindbridge.cli import sign_trained_model
 from mindbridge.edge.engine import EdgeEngine
 from mindbridge.edge.model_loader import LOG1P, SIGNATURE_FILE, ModelRefused, file_sha256, load_model, sign_model
 from mindbridge.models.export import PARAMS_FILE
 from mindbridge.models.features import ACTIGRAPHY_FEATURES, LOG_SCALED
 from mindbridge.models.linear import LinearRisk
-from mindbridge.privacy.keys import Identity
+from mindbridge.privacy.keys import Identity, save
 
 
 def tamper(path: Path) -> None:
@@ -35,7 +37,7 @@ def test_pinned_sha256_loads_and_a_tampered_artifact_is_refused(model_dir: Path)
 
 
 def test_signed_model_verifies_only_under_a_trusted_key(model_dir: Path) -> None:
-    team, stranger = Identity.generate("device"), Identity.generate("device")
+    team, stranger = Identity.generate("model-team"), Identity.generate("model-team")
     sign_model(model_dir, team)
     model = load_model(model_dir, [team.did], require_signature=True)
     assert (model.verified_by, model.signer) == ("signature", team.did)
@@ -47,7 +49,7 @@ def test_signed_model_verifies_only_under_a_trusted_key(model_dir: Path) -> None
 
 
 def test_forged_signature_and_altered_files_are_refused(model_dir: Path) -> None:
-    team, stranger = Identity.generate("device"), Identity.generate("device")
+    team, stranger = Identity.generate("model-team"), Identity.generate("model-team")
     sign_model(model_dir, team)
     doc = json.loads((model_dir / SIGNATURE_FILE).read_text())
     forged = sign_model(model_dir, stranger)
@@ -61,9 +63,25 @@ def test_forged_signature_and_altered_files_are_refused(model_dir: Path) -> None
         load_model(model_dir, [team.did])
 
 
+def test_the_train_commands_signer_uses_the_model_teams_keystore_only(model_dir: Path, tmp_path: Path) -> None:
+    team, device = Identity.generate("model-team"), Identity.generate("device")
+    (tmp_path / "pass").write_text("correct horse\n")
+    for who, name in ((team, "team.key"), (device, "device.key")):
+        save(who, tmp_path / name, "correct horse", n=2**10)
+    assert sign_trained_model(model_dir, tmp_path / "team.key", tmp_path / "pass") == team.did
+    assert load_model(model_dir, [team.did], require_signature=True).signer == team.did
+    (tmp_path / "wrong").write_text("battery staple\n")
+    for key, passphrase in (("team.key", "wrong"), ("device.key", "pass")):
+        with pytest.raises(typer.Exit) as refused:
+            sign_trained_model(model_dir, tmp_path / key, tmp_path / passphrase)
+        assert refused.value.exit_code == 2
+    with pytest.raises(ModelRefused, match="model-team identity, not a device"):
+        sign_model(model_dir, device)
+
+
 def test_unsigned_model_is_refused_where_a_signature_is_required(model_dir: Path, tmp_path: Path,
                                                                  clinic: Clinic) -> None:
-    team = Identity.generate("device")
+    team = Identity.generate("model-team")
     with pytest.raises(ModelRefused, match="requires a signed model"):
         EdgeEngine.init(tmp_path / "state", model_dir, clinic.device, tz="UTC", source="x", signers=[team.did])
     assert not (tmp_path / "state").exists()

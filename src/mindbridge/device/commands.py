@@ -7,7 +7,6 @@ Passphrases come from --passphrase-file or the MINDBRIDGE_PASSPHRASE environment
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +21,7 @@ from ..edge.state import DEFAULT_WINDOW_DAYS, StateError
 from ..privacy.did import Resolver
 from ..privacy.envelope import Recipient
 from ..privacy.errors import PrivacyError
-from ..privacy.keys import Identity, load
+from ..privacy.keys import ENV_PASSPHRASE, Identity, load, passphrase_from
 from ..sources.depresjon_lean import DEFAULT_TZ, DEVICE, DepresjonFormatError, read_depresjon_csv
 from ..sources.quarantine import append_jsonl
 
@@ -30,7 +29,6 @@ app = typer.Typer(help="The on-device runtime: daily features, verified model, s
                   no_args_is_help=True)
 console = Console(emoji=False)  # DIDs contain ":key:", which rich would turn into an emoji
 err = Console(stderr=True, emoji=False)
-ENV_PASSPHRASE = "MINDBRIDGE_PASSPHRASE"
 
 StateOpt = Annotated[Path, typer.Option(help="The patient's edge state file.")]
 ModelOpt = Annotated[Path, typer.Option(help="Model folder (model.json, card.json, signature.json).")]
@@ -44,12 +42,7 @@ OutOpt = Annotated[Path, typer.Option(help="Folder for the sealed envelopes (<da
 
 def device_identity(key: Path, passphrase_file: Path | None) -> Identity:
     """Unlock the device keystore with the passphrase from the file or the environment."""
-    if passphrase_file is not None:
-        lines = passphrase_file.read_text(encoding="utf-8").splitlines()
-        passphrase = lines[0] if lines else ""
-    else:
-        passphrase = os.environ.get(ENV_PASSPHRASE, "")
-    return load(key, passphrase)
+    return load(key, passphrase_from(passphrase_file))
 
 
 def _fail(exc: Exception, code: int = 1) -> typer.Exit:

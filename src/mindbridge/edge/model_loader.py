@@ -83,7 +83,9 @@ def _signed_bytes(signer: str, manifest: Mapping[str, str]) -> bytes:
 
 
 def sign_model(folder: Path, signer: Identity, files: Sequence[str] = REQUIRED) -> Path:
-    """Write `signature.json`: the signer's Ed25519 signature over the SHA-256 manifest of `files`."""
+    """Write `signature.json`: the model team's Ed25519 signature over the SHA-256 manifest of `files`."""
+    if signer.role != "model-team":
+        raise ModelRefused(f"models are signed by a model-team identity, not a {signer.role} one ({signer.did})")
     missing = [f for f in REQUIRED if f not in files]
     if missing:
         raise ModelRefused(f"a model signature must cover {', '.join(missing)}")

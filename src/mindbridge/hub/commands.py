@@ -33,8 +33,8 @@ DEFAULT_DB = "sqlite:///mindbridge-hub.sqlite"
 hub_app = typer.Typer(help="The clinic hub: database, tokens, the HTTP service, the audit log.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 hub_app.add_typer(audit_app, name="audit")
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)  # DIDs contain ":key:", which rich would turn into an emoji
+err = Console(stderr=True, emoji=False)
 
 Db = Annotated[str, typer.Option("--db", envvar=ENV_DB, help="Database URL: sqlite:///file or postgresql://…")]
 

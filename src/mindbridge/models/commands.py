@@ -29,8 +29,9 @@ from .report import LABELS, comparison_rows, write_report
 from .training import RiskModel
 
 Loader = Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]
-console = Console()
-err = Console(stderr=True)
+Signer = Callable[[Path, Path, Path | None], str]  # (model folder, keystore, passphrase file) -> signer's DID
+console = Console(emoji=False)  # DIDs contain ":key:", which rich would turn into an emoji
+err = Console(stderr=True, emoji=False)
 MODEL_ID = "depresjon-actigraphy-logistic"
 GARCIA_CEJA = ("Garcia-Ceja E. et al., Depresjon: a motor activity database of depression episodes in unipolar and "
                "bipolar patients, ACM MMSys 2018.")
@@ -102,8 +103,9 @@ def model_card(result: DepresjonResult, model: RiskModel, artifacts: dict[str, s
         decision_threshold=model.threshold, artifacts=artifacts, citation=GARCIA_CEJA)
 
 
-def register(app: typer.Typer, load_depresjon: Loader) -> None:
-    """Add `train` and `evaluate {depresjon,globem}` to the app; `load_depresjon` reads a Depresjon folder."""
+def register(app: typer.Typer, load_depresjon: Loader, sign: Signer) -> None:
+    """Add `train` and `evaluate {depresjon,globem}` to the app; `load_depresjon` reads a Depresjon folder,
+    `sign` signs a written model folder with the model team's keystore (models/ does not import privacy/)."""
     evaluate_app = typer.Typer(help="Benchmarks of the risk models against published results.",
                                no_args_is_help=True)
     app.add_typer(evaluate_app, name="evaluate")
@@ -157,10 +159,20 @@ def register(app: typer.Typer, load_depresjon: Loader) -> None:
     def train(
         data: Annotated[Path, typer.Argument(help="Depresjon folder (condition/, control/, scores.csv).")],
         out: Annotated[Path, typer.Option(help="Folder for the model artifact, card and report.")] = Path("model"),
+        sign_key: Annotated[Path | None, typer.Option(help="The model team's keystore (`mindbridge keys init "
+                                                      "--role model-team`): sign the artifact for devices.")] = None,
+        passphrase_file: Annotated[Path | None, typer.Option(help="File whose first line is the keystore's "
+                                                             "passphrase (else $MINDBRIDGE_PASSPHRASE).")] = None,
     ) -> None:
-        """Evaluate by nested LOSO, fit on all subjects, export ONNX + numpy JSON, write the card and report."""
+        """Evaluate by nested LOSO, fit on all subjects, export ONNX + numpy JSON, write the card and report;
+        with --sign-key, sign the artifact so devices load it under `--model-signer`."""
         table, subjects = load_depresjon(data)
         result, written = train_artifact(table, subjects, out)
         console.print(comparison_table(result))
         for f in written:
             console.print(f"wrote {f} ({f.stat().st_size:,} bytes)")
+        if sign_key is None:
+            console.print("unsigned: devices load it only by the SHA-256 pinned in its card (use --sign-key)")
+            return
+        signer = sign(out, sign_key, passphrase_file)
+        console.print(f"signed by {signer}; devices trust it with --model-signer {signer}", soft_wrap=True)

@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import typer
 from pydantic import BaseModel
@@ -33,13 +33,12 @@ from .deidentify import family_by_prefix, read_table, research_export
 from .did import Resolver, did_web_url, web_document
 from .envelope import Opener, Recipient, seal
 from .errors import MalformedInput, PrivacyError
-from .keys import Identity, Role, load, public_info, save
+from .keys import ENV_PASSPHRASE, ROLES, Identity, Role, load, passphrase_from, public_info, save
 from .replay import SqliteReplayGuard
 from .rotation import DeviceList, Roster, verify_device_list
 
-ENV_PASSPHRASE = "MINDBRIDGE_PASSPHRASE"
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)  # DIDs contain ":key:", which rich would turn into an emoji
+err = Console(stderr=True, emoji=False)
 
 keys_app = typer.Typer(help="Identities: encrypted keystores, device enrolment and retirement.", no_args_is_help=True)
 consent_app = typer.Typer(help="Consent grants: grant, revoke, show (with the FHIR R4 Consent).", no_args_is_help=True)
@@ -50,10 +49,8 @@ PatientKey = Annotated[Path, typer.Option("--patient-key", help="The patient's k
 
 
 def _passphrase(path: Path | None, confirm: bool = False) -> str:
-    if path is not None:
-        return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
-    if os.environ.get(ENV_PASSPHRASE):
-        return os.environ[ENV_PASSPHRASE]
+    if path is not None or os.environ.get(ENV_PASSPHRASE):
+        return passphrase_from(path)
     return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
 
 
@@ -65,7 +62,7 @@ def _refused(exc: PrivacyError) -> typer.Exit:
 @keys_app.command("init")
 def keys_init(
     path: Annotated[Path, typer.Argument(help="Keystore file to create.")],
-    role: Annotated[str, typer.Option(help="patient, device or clinic.")] = "patient",
+    role: Annotated[str, typer.Option(help="patient, device, clinic or model-team (signs models).")] = "patient",
     did_web: Annotated[str | None, typer.Option(help="The clinic's did:web (clinics only).")] = None,
     patient: Annotated[str | None, typer.Option(help="The patient's DID (devices only).")] = None,
     publish: Annotated[Path | None, typer.Option(help="Folder to write the clinic's DID document into, "
@@ -76,11 +73,11 @@ def keys_init(
     if path.exists():
         err.print(f"[red]{path} exists[/]; refusing to overwrite a keystore")
         raise typer.Exit(1)
-    if role not in ("patient", "device", "clinic"):
-        err.print(f"[red]--role must be patient, device or clinic, got {role!r}")
+    if role not in ROLES:
+        err.print(f"[red]--role must be one of {', '.join(ROLES)}, got {role!r}")
         raise typer.Exit(1)
     try:
-        identity = Identity.generate(_role(role), web_did=did_web, patient=patient)
+        identity = Identity.generate(cast(Role, role), web_did=did_web, patient=patient)
         save(identity, path, _passphrase(passphrase_file, confirm=True))
     except PrivacyError as exc:
         raise _refused(exc) from exc
@@ -92,10 +89,6 @@ def keys_init(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(doc.to_json(), indent=1) + "\n", encoding="utf-8")
         console.print(f"DID document → {target}")
-
-
-def _role(role: str) -> Role:
-    return "clinic" if role == "clinic" else "device" if role == "device" else "patient"
 
 
 @keys_app.command("show")

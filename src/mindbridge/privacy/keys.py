@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,7 +29,9 @@ from .canonical import canonical
 from .did import check_did, did_key, did_web_url
 from .errors import KeystoreError, MalformedInput
 
-Role = Literal["patient", "device", "clinic"]
+Role = Literal["patient", "device", "clinic", "model-team"]
+ROLES: tuple[Role, ...] = get_args(Role)
+ENV_PASSPHRASE = "MINDBRIDGE_PASSPHRASE"
 KEYSTORE_FORMAT = "mindbridge-keystore/1"
 SCRYPT_N = 2**15
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -126,7 +128,7 @@ def unlock(store: dict[str, object], passphrase: str, where: str = "keystore") -
     signing = Ed25519PrivateKey.from_private_bytes(unb64(secret["ed25519"], "ed25519"))
     agreement = X25519PrivateKey.from_private_bytes(unb64(secret["x25519"], "x25519")) if secret["x25519"] else None
     role, did = meta.get("role"), meta.get("did")
-    if role not in ("patient", "device", "clinic"):
+    if role not in ROLES:
         raise KeystoreError(f"{where}: unknown role {role!r}")
     web = did if isinstance(did, str) and did.startswith("did:web:") else None
     patient = meta.get("patient")
@@ -149,6 +151,14 @@ def load(path: Path, passphrase: str) -> Identity:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise KeystoreError(f"{path}: not a JSON keystore") from exc
     return unlock(data, passphrase, str(path))
+
+
+def passphrase_from(path: Path | None) -> str:
+    """The first line of a passphrase file, else `$MINDBRIDGE_PASSPHRASE`, else '' (the caller may prompt)."""
+    if path is not None:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return lines[0] if lines else ""
+    return os.environ.get(ENV_PASSPHRASE, "")
 
 
 def public_info(path: Path) -> dict[str, object]:
