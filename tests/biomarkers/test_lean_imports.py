@@ -1,4 +1,4 @@
-"""The actigraphy families run on the device without pandas or scipy, within the edge memory budget."""
+"""The actigraphy families and survey scoring run on the device without pandas or scipy, within the edge memory budget."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-MODULES = ("epochs", "activity", "circadian", "sleep", "sleep_scoring", "base")
+MODULES = ("epochs", "activity", "circadian", "sleep", "sleep_scoring", "base", "surveys")
 
 # A month of minute counts with a daily rhythm, through every numpy-only entry point of the three families.
 PROGRAM = f"""
@@ -17,6 +17,7 @@ from mindbridge.biomarkers.activity import activity_columns
 from mindbridge.biomarkers.circadian import circadian_columns
 from mindbridge.biomarkers.epochs import epoch_grid
 from mindbridge.biomarkers.sleep import sleep_columns
+from mindbridge.biomarkers.surveys import PHQ9, score_all
 from mindbridge.datapoints import Kind, Series
 
 minutes = np.arange(30 * 1440)
@@ -27,10 +28,11 @@ series = Series(subject="s", kind=Kind.ACTIVITY_COUNTS, source="x", tz="Europe/O
                 columns={{"value": counts}})
 grid = epoch_grid(series)
 days = [len(f(grid)[0]) for f in (activity_columns, circadian_columns, sleep_columns)]
+phq9 = [s.total for s in score_all(dict.fromkeys(PHQ9.items, 2.0)) if s.instrument == "PHQ-9"]
 status = open("/proc/self/status").read()
 peak_kb = int(status.split("VmHWM:")[1].split()[0])
 print(json.dumps({{"heavy": sorted(m for m in ("pandas", "scipy") if m in sys.modules), "days": days,
-                  "peak_mb": peak_kb / 1024}}))
+                  "phq9": phq9, "peak_mb": peak_kb / 1024}}))
 """
 
 
@@ -40,4 +42,5 @@ def test_actigraphy_families_compute_without_pandas_or_scipy_in_little_memory() 
     assert result["heavy"] == []
     assert result["days"][0] == result["days"][1] == 31  # 30 days in UTC+1/+2 reach into a 31st local day
     assert result["days"][2] >= 30
+    assert result["phq9"] == [18.0]
     assert result["peak_mb"] < 80

@@ -46,13 +46,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..datapoints import Kind, Series
 from .base import Feature, coverage_column
-from .daygroups import day_codes, day_frame
+
+if TYPE_CHECKING:  # pandas only shapes the daily table; scoring answers on a device needs numpy alone
+    import pandas as pd
 
 _KROENKE_2001 = ("Kroenke K, Spitzer RL, Williams JBW (2001). The PHQ-9: validity of a brief depression "
                  "severity measure. Journal of General Internal Medicine 16(9):606–613.")
@@ -185,6 +187,8 @@ class SurveysFamily:
 
     def daily(self, series: Sequence[Series]) -> pd.DataFrame:
         """One row per local day with answers to known items: every instrument's score that day."""
+        from .daygroups import day_frame
+
         days, matrix = _answers(series)
         columns: dict[str, np.ndarray] = {}
         completeness = np.zeros(len(days))
@@ -203,6 +207,10 @@ class SurveysFamily:
 
 def _answers(series: Sequence[Series]) -> tuple[np.ndarray, np.ndarray]:
     """Local days with answers to known items, and a days × ITEMS matrix of each item's last answer that day."""
+    import pandas as pd
+
+    from .daygroups import day_codes
+
     parts = []
     for s in series:
         items = np.asarray(s.columns["item"]).astype(str)

@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from ..biomarkers.base import coverage_column
+from ..biomarkers.surveys import score_all
 from ..models.robust import Shift
 from ..summary import MAX_SURVEYS, Interval, RiskSummary, SurveyScore
 from .baseline import Baseline, top_deviations
@@ -69,12 +70,7 @@ def risk_band(interval: Interval, threshold: float) -> Literal["low", "moderate"
 
 
 def survey_scores(day: dt.date, answers: Mapping[str, float]) -> list[SurveyScore]:
-    """Every questionnaire the answers (LOINC item code → 0–3) score validly, e.g. PHQ-9 with item 9 flagged.
-
-    `biomarkers.surveys` imports pandas, so it is loaded only on a day that brings answers.
-    """
-    from ..biomarkers.surveys import score_all
-
+    """Every questionnaire the answers (LOINC item code → 0–3) score validly, e.g. PHQ-9 with item 9 flagged."""
     return [SurveyScore(instrument=s.instrument, loinc=s.loinc, date=day, total=s.total, band=s.band,
                         flagged_items=s.flagged_items)
             for s in score_all(answers) if np.isfinite(s.total)][:MAX_SURVEYS]
