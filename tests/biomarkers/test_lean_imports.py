@@ -1,4 +1,4 @@
-"""The actigraphy families and survey scoring run on the device without pandas or scipy, within the edge memory budget."""
+"""The actigraphy families and survey scoring run on the device without pandas or scipy, in little memory."""
 
 from __future__ import annotations
 
