@@ -72,5 +72,6 @@ def test_conformal_sets_cover_exchangeable_data(alpha: float, seed: int) -> None
     p = rng.random(4000)
     y = (rng.random(4000) < p).astype(int)
     sets = fit_conformal(p[:2000], y[:2000], alpha).predict(p[2000:])
-    assert coverage(sets, y[2000:]) >= 1 - alpha - 0.03
+    # coverage varies with both the calibration draw and the test draw, each with sd sqrt(α(1 − α)/2000)
+    assert coverage(sets, y[2000:]) >= 1 - alpha - 4.5 * np.sqrt(2 * alpha * (1 - alpha) / 2000)
     assert 1.0 <= mean_set_size(sets) <= 2.0

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from mindbridge.models.commands import register
-from mindbridge.models.globem import load_dataset, load_sample, run_globem
+from mindbridge.models.globem import last_week_split, load_dataset, load_sample, run_globem
 
 
 def test_sample_has_a_row_per_weekly_label(globem_dir: Path) -> None:
@@ -21,9 +21,25 @@ def test_sample_has_a_row_per_weekly_label(globem_dir: Path) -> None:
 
 
 def test_last_week_protocol(globem_dir: Path) -> None:
-    result = run_globem(load_sample(globem_dir))
+    weeks = load_sample(globem_dir)
+    result = run_globem(weeks)
     assert (result.train_weeks, result.test_weeks, result.users) == (80, 40, 40)
-    assert 0.0 <= result.metrics["balanced_accuracy"] <= 1.0
+    assert set(result.inner_balanced_accuracy) == {"logistic", "random forest", "extra trees"}
+    assert result.chosen == max(result.inner_balanced_accuracy, key=result.inner_balanced_accuracy.__getitem__)
+    low, high = result.intervals["balanced_accuracy"]
+    assert low <= result.metrics["balanced_accuracy"] <= high
+    assert result.metrics["balanced_accuracy"] > 0.65  # well above chance on the sample's held-out weeks
+
+
+def test_held_out_labels_never_reach_the_model(globem_dir: Path) -> None:
+    weeks = load_sample(globem_dir)
+    _, test = last_week_split(weeks)
+    flipped = weeks.copy()
+    held = flipped.set_index(["pid", "date"]).index.isin(test.set_index(["pid", "date"]).index)
+    flipped.loc[held, "dep"] = 1 - flipped.loc[held, "dep"]
+    mine, theirs = run_globem(weeks), run_globem(flipped)
+    assert mine.chosen == theirs.chosen and mine.inner_balanced_accuracy == theirs.inner_balanced_accuracy
+    assert mine.metrics["balanced_accuracy"] == pytest.approx(1.0 - theirs.metrics["balanced_accuracy"])
 
 
 def test_missing_label_file_is_named(tmp_path: Path) -> None:
@@ -36,7 +52,8 @@ def test_missing_label_file_is_named(tmp_path: Path) -> None:
 
 def test_cli_prints_ours_beside_the_paper(globem_dir: Path) -> None:
     app = typer.Typer()
-    register(app, lambda folder: pytest.fail(f"Depresjon loader called for {folder}"))
+    register(app, lambda folder: pytest.fail(f"Depresjon loader called for {folder}"),
+             lambda *args: pytest.fail(f"signer called with {args}"))
     result = CliRunner().invoke(app, ["evaluate", "globem", str(globem_dir)])
     assert result.exit_code == 0, result.output
     assert "0.691" in result.output and "mindbridge" in result.output

@@ -141,7 +141,8 @@ def register(app: typer.Typer, load_depresjon: Loader, sign: Signer) -> None:
             err.print(f"[red]Cannot evaluate GLOBEM:[/] {exc}", soft_wrap=True)
             raise typer.Exit(1) from exc
         if as_json:
-            print(json.dumps({"metrics": result.metrics, "protocol": result.protocol,
+            print(json.dumps({"metrics": result.metrics, "intervals": result.intervals, "protocol": result.protocol,
+                              "chosen": result.chosen, "inner_balanced_accuracy": result.inner_balanced_accuracy,
                               "published_balanced_accuracy": result.published_balanced_accuracy,
                               "train_weeks": result.train_weeks, "test_weeks": result.test_weeks}, indent=1))
             return
@@ -149,11 +150,14 @@ def register(app: typer.Typer, load_depresjon: Loader, sign: Signer) -> None:
                             f"{result.test_weeks} held-out weeks, {result.features} features")
         for col in ("who", "balanced acc.", "AUROC", "MCC"):
             table.add_column(col)
-        m = result.metrics
-        table.add_row("mindbridge (this run)", f"{m['balanced_accuracy']:.3f}", f"{m['auroc']:.3f}", f"{m['mcc']:.3f}")
+        m, ci = result.metrics, result.intervals
+        table.add_row(f"mindbridge (this run, {result.chosen})",
+                      *(f"{m[k]:.3f} ({ci[k][0]:.2f}–{ci[k][1]:.2f})" for k in ("balanced_accuracy", "auroc", "mcc")))
         table.add_row("GLOBEM best prior algorithm (Xu et al. 2022)", f"{PUBLISHED_BALANCED_ACCURACY:.3f}", "–", "–")
         console.print(table)
-        console.print(f"Protocol: {result.protocol}.", soft_wrap=True)
+        inner = ", ".join(f"{name} {ba:.3f}" for name, ba in result.inner_balanced_accuracy.items())
+        console.print(f"Protocol: {result.protocol}. Inner balanced accuracy: {inner}. Intervals: 95 % bootstrap "
+                      "over held-out users.", soft_wrap=True)
 
     @app.command("train")
     def train(
