@@ -81,7 +81,7 @@ def main_periods(night_labels: np.ndarray, epoch_minutes: float) -> dict[str, np
     n_nights, per = night_labels.shape
     out = {k: np.full(n_nights, np.nan) for k in ("onset", "end", "sleep", "wake", "interruptions")}
     width = per + 1  # a missing column after each night keeps periods inside their night
-    lab = np.pad(night_labels, ((0, 0), (0, 1)), constant_values=MISSING).ravel()
+    lab = np.concatenate([night_labels, np.full((n_nights, 1), MISSING, dtype=night_labels.dtype)], axis=1).ravel()
     starts, ends = runs(lab == SLEEP)
     if len(starts) == 0:
         return out
