@@ -17,8 +17,9 @@ from mindbridge.edge.baseline import personal_baseline, top_deviations
 from mindbridge.edge.daily import COLUMNS, feature_units
 from mindbridge.edge.engine import DayRefused, split_days
 from mindbridge.edge.replay import replay
-from mindbridge.edge.summary_builder import bootstrap_interval, risk_band
+from mindbridge.edge.summary_builder import bootstrap_interval, conformal_band, risk_band
 from mindbridge.models import baseline as model_baseline
+from mindbridge.models.conformal import ConformalSets
 from mindbridge.models.robust import Shift
 from mindbridge.privacy.errors import ReplayDetected
 from mindbridge.privacy.payload import refuse_raw_series
@@ -108,6 +109,29 @@ def test_bootstrap_interval_and_bands() -> None:
     assert risk_band(Interval(lower=0.5, upper=0.7), 0.42) == "high"
     assert risk_band(Interval(lower=0.1, upper=0.41), 0.42) == "low"
     assert risk_band(Interval(lower=0.3, upper=0.5), 0.42) == "moderate"
+
+
+def test_conformal_band_is_the_cards_prediction_set() -> None:
+    sets = ConformalSets(threshold=0.65, alpha=0.1)  # label 1 in the set from p ≥ 0.35, label 0 up to p ≤ 0.65
+    assert [conformal_band(p, sets) for p in (0.2, 0.35, 0.5, 0.65, 0.66, 0.9)] == [
+        "low", "moderate", "moderate", "moderate", "high", "high"]
+    assert conformal_band(0.5, ConformalSets(threshold=0.4, alpha=0.3)) == "moderate"  # an empty set
+
+
+def test_a_model_card_with_a_conformal_threshold_sets_the_band(depresjon_dir: Path, tmp_path: Path,
+                                                                model_dir: Path, clinic: Clinic) -> None:
+    card = json.loads((model_dir / "card.json").read_text())
+    card["conformal"] = {"alpha": 0.1, "threshold": 0.5}  # {1} above 0.5, {0} below: the band follows p
+    (model_dir / "card.json").write_text(json.dumps(card))
+    engine = new_engine(tmp_path / "state", model_dir, clinic)
+    assert engine.model.conformal == ConformalSets(threshold=0.5, alpha=0.1)
+    bands = []
+    for day, part in split_days(depresjon_series(depresjon_dir, "condition_3"))[:10]:
+        summary = engine.ingest_day(day, part, now=NOW)
+        if summary is not None:
+            assert summary.risk_band == ("high" if summary.probability > 0.5 else "low")
+            bands.append(summary.risk_band)
+    assert len(bands) >= 8
 
 
 def test_phq9_answers_travel_as_a_scored_survey(depresjon_dir: Path, tmp_path: Path, model_dir: Path,

@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import ValidationError
 
 from ..models.card import ModelCard
+from ..models.conformal import ConformalSets
 from ..models.linear import LinearRisk
 from ..privacy.canonical import canonical
 from ..privacy.did import ed25519_of_did_key
@@ -60,6 +61,7 @@ class EdgeModel:
     threshold: float
     verified_by: Verification
     signer: str | None = None
+    conformal: ConformalSets | None = None  # the card's split-conformal threshold, when it carries one
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -152,5 +154,8 @@ def _parse_artifact(path: Path, card: ModelCard, digest: str, how: Verification,
     features = linear.features
     if list(features) != list(card.features):
         raise ModelRefused(f"{path}: features differ from the model card's")
+    conformal = None
+    if {"alpha", "threshold"} <= set(card.conformal):
+        conformal = ConformalSets(threshold=card.conformal["threshold"], alpha=card.conformal["alpha"])
     return EdgeModel(card.model_id, card.version, digest, linear, threshold=card.decision_threshold,
-                     verified_by=how, signer=signer)
+                     verified_by=how, signer=signer, conformal=conformal)

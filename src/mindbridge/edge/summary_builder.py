@@ -4,11 +4,12 @@ Probability: the mean calibrated probability of the scored days among the last `
 scored when at least `MIN_COVERAGE` of it was worn), as the Depresjon benchmark aggregates a person's
 days. Interval: 90 % percentile bootstrap of that mean over the scored days, computed exactly (every
 distinct resample of at most `SUMMARY_DAYS` days with its multinomial weight, so no random draw and no seed);
-it reflects day-to-day spread only, not the model's own uncertainty
-(the exported card carries no per-prediction conformal bound yet). Risk band against the card's decision
-threshold t: high when the interval's lower bound is at least t, low when its upper bound is below t,
-moderate otherwise. The window is the raw input span: from the first scored day's trailing feature
-window to the day.
+it reflects day-to-day spread only, not the model's own uncertainty. Risk band: when the card carries a
+split-conformal threshold (`models.conformal`, fitted on calibrated day probabilities), the conformal set
+of the window probability at the card's α — high when it holds only "depressive", low when only "not",
+moderate when both (or neither); without one, the interval against the card's decision threshold t (high
+when the lower bound is at least t, low when the upper bound is below t). The window is the raw input
+span: from the first scored day's trailing feature window to the day.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..biomarkers.base import coverage_column
 from ..biomarkers.surveys import score_all
+from ..models.conformal import ConformalSets
 from ..models.robust import Shift
 from ..summary import MAX_SURVEYS, Interval, RiskSummary, SurveyScore
 from .baseline import Baseline, top_deviations
@@ -62,6 +64,12 @@ def bootstrap_interval(p: np.ndarray) -> tuple[float, float]:
     return min(float(lo), mean), max(float(hi), mean)
 
 
+def conformal_band(probability: float, conformal: ConformalSets) -> Literal["low", "moderate", "high"]:
+    """The card's split-conformal set of the probability: {depressive} 'high', {not} 'low', both or none 'moderate'."""
+    zero, one = conformal.predict(np.array([probability]))[0]
+    return "high" if one and not zero else "low" if zero and not one else "moderate"
+
+
 def risk_band(interval: Interval, threshold: float) -> Literal["low", "moderate", "high"]:
     """'high' when the whole interval is at or above the threshold, 'low' when wholly below, else 'moderate'."""
     if interval.lower >= threshold:
@@ -92,7 +100,8 @@ def build_summary(*, subject: str, model: EdgeModel, days: list[dt.date], histor
     return RiskSummary(
         subject=subject, window_start=first, window_end=day, created_at=now, model_id=model.model_id,
         model_version=model.version, probability=float(p.mean()), interval=interval,
-        risk_band=risk_band(interval, model.threshold),
+        risk_band=(conformal_band(float(p.mean()), model.conformal) if model.conformal is not None
+                   else risk_band(interval, model.threshold)),
         deviations=top_deviations(day, baseline, feature_units(), shifts),
         coverage={f: float(np.clip(history[coverage_column(f)][-1], 0.0, 1.0)) for f in FAMILIES},
         surveys=survey_scores(day, answers) if answers else [])
