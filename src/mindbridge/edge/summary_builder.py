@@ -45,8 +45,9 @@ def scored(coverage: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=SUMMARY_DAYS)
 def _resamples(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Every distinct bootstrap resample of `n` values as `(resamples, n)` counts, and each one's probability."""
-    picks = np.array(list(itertools.combinations_with_replacement(range(n), n)))
-    counts = (picks[:, :, None] == np.arange(n)).sum(axis=1)
+    picks = np.fromiter(itertools.chain.from_iterable(itertools.combinations_with_replacement(range(n), n)),
+                        dtype=np.int64).reshape(-1, n)
+    counts = np.bincount(np.arange(len(picks)).repeat(n) * n + picks.ravel(), minlength=len(picks) * n).reshape(-1, n)
     factorial = np.array([math.factorial(k) for k in range(n + 1)], dtype=float)
     return counts, factorial[n] / factorial[counts].prod(axis=1) / float(n) ** n
 
