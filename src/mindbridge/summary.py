@@ -50,7 +50,9 @@ class Deviation(_Strict):
     robust_z: float
     days: Annotated[int, Field(ge=1, le=366)] = 1
     text: ShortText
-    sustained_since: dt.date | None = None  # onset of a shift the patient's CUSUM signalled, when there is one
+    # onset of a shift the patient's CUSUM signalled; left out of the JSON when absent, so hubs that predate
+    # the field (which forbid unknown fields) still accept the summary
+    sustained_since: dt.date | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class SurveyScore(_Strict):

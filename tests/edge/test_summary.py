@@ -91,8 +91,8 @@ def test_a_signalled_shift_is_named_with_its_onset_while_recent() -> None:
     shift = Shift(direction=1, onset=DAY - dt.timedelta(days=5), signalled=DAY - dt.timedelta(days=2))
     [dev] = top_deviations(DAY, baseline, feature_units(), {"sleep_total": shift})
     assert dev.sustained_since == shift.onset
-    assert dev.text == ("sleep total 20.0 min higher than this patient's usual; a sustained shift higher since "
-                        f"{shift.onset:%d %b %Y}")
+    assert dev.text == (f"sleep total: a sustained shift higher since {shift.onset:%d %b %Y} (today within this "
+                        "patient's usual range)")
     stale = Shift(direction=1, onset=DAY - dt.timedelta(days=20), signalled=DAY - dt.timedelta(days=7))
     assert top_deviations(DAY, baseline, feature_units(), {"sleep_total": stale}) == []
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mindbridge.models.baseline import cusum, rolling_baseline, top_deviations
-from mindbridge.models.robust import describe
+from mindbridge.models.robust import Cusum, Shift, choose_deviations, describe, track_shift
 from mindbridge.summary import Deviation
 
 DAYS = pd.date_range("2024-01-01", periods=30, freq="D", name="date")
@@ -75,3 +75,28 @@ def test_one_outlying_day_never_signals_a_shift_but_two_high_days_do() -> None:
 @given(st.lists(st.floats(-0.49, 0.49) | st.just(float("nan")), min_size=1, max_size=200))
 def test_cusum_never_fires_on_values_within_the_slack(values: list[float]) -> None:
     assert not cusum(np.array(values), k=0.5, h=4.0).any()
+
+
+def test_a_persisting_shift_keeps_its_onset_across_repeated_signals() -> None:
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=k) for k in range(30)]
+    z = [0.0] * 10 + [3.0] * 20  # the shift begins on 11 Jan and lasts
+    state, last, signals = Cusum(), None, []
+    for day, value in zip(days, z, strict=True):
+        shift = track_shift(state, value, day, last)
+        if shift is not last:
+            signals.append(shift)
+        last = shift
+    assert len(signals) >= 5  # the sums restart after each signal, so it signals again and again
+    assert {s.onset for s in signals} == {dt.date(2024, 1, 11)}
+
+
+def test_a_shift_alone_is_worded_as_a_shift() -> None:
+    day = dt.date(2024, 3, 10)
+    shift = Shift(direction=1, onset=dt.date(2024, 3, 1), signalled=dt.date(2024, 3, 8))
+    [dev] = choose_deviations(day, ["sleep_total"], np.array([410.0]), np.array([-0.5]), np.array([420.0]),
+                              np.array([20]), {"sleep_total": ("sleep", "min")}, {"sleep_total": shift})
+    assert dev.text == ("sleep total: a sustained shift higher since 01 Mar 2024 "
+                        "(today within this patient's usual range)")
+    assert dev.model_dump(mode="json")["sustained_since"] == "2024-03-01"
+    plain = dev.model_copy(update={"sustained_since": None})
+    assert "sustained_since" not in plain.model_dump(mode="json")  # hubs that predate the field accept it

@@ -32,7 +32,8 @@ def rolling_baseline(values: pd.Series, window: int = 28, min_days: int = 7) -> 
 
 
 def cusum(z: np.ndarray, k: float = CUSUM_K, h: float = CUSUM_H) -> np.ndarray:
-    """Two-sided CUSUM alarms (+1 upward, −1 downward, 0 none) per step; sums restart after an alarm; NaN skipped."""
+    """Two-sided CUSUM alarms (+1 upward, −1 downward, 0 none) per step, each z clipped to ±`CUSUM_CLIP`; sums
+    restart after an alarm; NaN skipped."""
     state = Cusum()
     return np.array([state.step(value, i, k, h)[0] for i, value in enumerate(np.asarray(z, dtype=float))],
                     dtype=int)

@@ -85,9 +85,18 @@ class Shift:
 
 
 def track_shift(state: Cusum, z: float, day: dt.date, last: Shift | None) -> Shift | None:
-    """Feed one day's z to a biomarker's CUSUM; the newest shift signalled so far (`last` when none now)."""
-    direction, onset = state.step(z, day.toordinal())
-    return Shift(direction, dt.date.fromordinal(onset), day) if direction else last
+    """Feed one day's z to a biomarker's CUSUM; the newest shift signalled so far (`last` when none now).
+
+    The sums restart after a signal, so a shift that persists signals again every few days; a signal whose
+    run began right after the previous same-direction signal continues that shift and keeps its onset.
+    """
+    direction, start = state.step(z, day.toordinal())
+    if not direction:
+        return last
+    onset = dt.date.fromordinal(start)
+    if last is not None and last.direction == direction and onset <= last.signalled + dt.timedelta(days=1):
+        onset = last.onset
+    return Shift(direction, onset, day)
 
 
 def choose_deviations(day: dt.date, names: Sequence[str], values: np.ndarray, z: np.ndarray, median: np.ndarray,
@@ -106,7 +115,9 @@ def choose_deviations(day: dt.date, names: Sequence[str], values: np.ndarray, z:
         shift = recent.get(name)
         text = describe(name, unit, float(values[j]), float(median[j]))
         if shift is not None:
-            text += f"; a sustained shift {direction_word(name, shift.direction)} since {shift.onset:%d %b %Y}"
+            since = f"a sustained shift {direction_word(name, shift.direction)} since {shift.onset:%d %b %Y}"
+            text = (f"{text}; {since}" if abs(z[j]) >= MIN_Z
+                    else f"{name.replace('_', ' ')}: {since} (today within this patient's usual range)")
         out.append(Deviation(biomarker=name, family=family, unit=unit, value=float(values[j]),
                              baseline=float(median[j]), robust_z=float(z[j]), days=int(days[j]), text=text,
                              sustained_since=shift.onset if shift else None))
