@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -15,7 +16,7 @@ from . import __version__, demo
 from .biomarkers.catalogue import render as render_catalogue
 from .biomarkers.sleep_scoring import METHODS, score
 from .device.commands import app as edge_app
-from .edge.model_loader import ModelRefused, sign_model
+from .edge.model_loader import sign_model
 from .hub.commands import register as register_hub
 from .models.commands import comparison_table, train_artifact
 from .models.commands import register as register_models
@@ -218,18 +219,27 @@ def sleep_wake_cmd(
         sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
 
 
-def sign_trained_model(folder: Path, keystore: Path, passphrase_file: Path | None) -> str:
-    """Sign a trained model folder with the model team's keystore; its DID. Exits 2 when refused."""
+def model_team_signer(keystore: Path, passphrase_file: Path | None) -> Callable[[Path], str]:
+    """Unlock the model team's keystore (prompting when no passphrase is given); a function that signs a model
+    folder with it and returns the signer's DID. Exits 2, before any training, when the key cannot be used."""
     try:
-        team = load(keystore, passphrase_from(passphrase_file))
-        sign_model(folder, team)
-    except (PrivacyError, ModelRefused) as exc:
-        err.print(f"[red]not signed:[/] {exc}")
+        passphrase = passphrase_from(passphrase_file) or str(typer.prompt("Keystore passphrase", hide_input=True))
+        team = load(keystore, passphrase)
+    except (PrivacyError, OSError) as exc:
+        err.print(f"[red]cannot sign with {keystore}:[/] {exc}")
         raise typer.Exit(2) from exc
-    return team.did
+    if team.role != "model-team":
+        err.print(f"[red]cannot sign with {keystore}:[/] it holds a {team.role} identity, not a model-team one")
+        raise typer.Exit(2)
+
+    def sign(folder: Path) -> str:
+        sign_model(folder, team)
+        return team.did
+
+    return sign
 
 
-register_models(app, depresjon_or_exit, sign_trained_model)
+register_models(app, depresjon_or_exit, model_team_signer)
 
 
 def main() -> None:

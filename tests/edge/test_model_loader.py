@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.world import Clinic, write_model
-from mindbridge.cli import sign_trained_model
+from mindbridge.cli import model_team_signer
 from mindbridge.edge.engine import EdgeEngine
 from mindbridge.edge.model_loader import LOG1P, SIGNATURE_FILE, ModelRefused, file_sha256, load_model, sign_model
 from mindbridge.models.export import PARAMS_FILE
@@ -68,12 +68,14 @@ def test_the_train_commands_signer_uses_the_model_teams_keystore_only(model_dir:
     (tmp_path / "pass").write_text("correct horse\n")
     for who, name in ((team, "team.key"), (device, "device.key")):
         save(who, tmp_path / name, "correct horse", n=2**10)
-    assert sign_trained_model(model_dir, tmp_path / "team.key", tmp_path / "pass") == team.did
+    sign = model_team_signer(tmp_path / "team.key", tmp_path / "pass")
+    assert sign(model_dir) == team.did
     assert load_model(model_dir, [team.did], require_signature=True).signer == team.did
     (tmp_path / "wrong").write_text("battery staple\n")
-    for key, passphrase in (("team.key", "wrong"), ("device.key", "pass")):
-        with pytest.raises(typer.Exit) as refused:
-            sign_trained_model(model_dir, tmp_path / key, tmp_path / passphrase)
+    for key, passphrase in (("team.key", "wrong"), ("device.key", "pass"), ("absent.key", "pass"),
+                            ("team.key", "absent")):
+        with pytest.raises(typer.Exit) as refused:  # before any training runs
+            model_team_signer(tmp_path / key, tmp_path / passphrase)
         assert refused.value.exit_code == 2
     with pytest.raises(ModelRefused, match="model-team identity, not a device"):
         sign_model(model_dir, device)

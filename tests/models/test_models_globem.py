@@ -53,7 +53,7 @@ def test_missing_label_file_is_named(tmp_path: Path) -> None:
 def test_cli_prints_ours_beside_the_paper(globem_dir: Path) -> None:
     app = typer.Typer()
     register(app, lambda folder: pytest.fail(f"Depresjon loader called for {folder}"),
-             lambda *args: pytest.fail(f"signer called with {args}"))
+             lambda *args: pytest.fail(f"model signer asked for with {args}"))
     result = CliRunner().invoke(app, ["evaluate", "globem", str(globem_dir)])
     assert result.exit_code == 0, result.output
     assert "0.691" in result.output and "mindbridge" in result.output

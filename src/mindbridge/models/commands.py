@@ -29,7 +29,9 @@ from .report import LABELS, comparison_rows, write_report
 from .training import RiskModel
 
 Loader = Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]
-Signer = Callable[[Path, Path, Path | None], str]  # (model folder, keystore, passphrase file) -> signer's DID
+# (keystore, passphrase file) -> a function that signs a model folder and returns the signer's DID; the
+# keystore is unlocked before training, so a wrong passphrase costs nothing
+Signer = Callable[[Path, Path | None], Callable[[Path], str]]
 console = Console(emoji=False)  # DIDs contain ":key:", which rich would turn into an emoji
 err = Console(stderr=True, emoji=False)
 MODEL_ID = "depresjon-actigraphy-logistic"
@@ -103,9 +105,9 @@ def model_card(result: DepresjonResult, model: RiskModel, artifacts: dict[str, s
         decision_threshold=model.threshold, artifacts=artifacts, citation=GARCIA_CEJA)
 
 
-def register(app: typer.Typer, load_depresjon: Loader, sign: Signer) -> None:
+def register(app: typer.Typer, load_depresjon: Loader, model_signer: Signer) -> None:
     """Add `train` and `evaluate {depresjon,globem}` to the app; `load_depresjon` reads a Depresjon folder,
-    `sign` signs a written model folder with the model team's keystore (models/ does not import privacy/)."""
+    `model_signer` unlocks the model team's keystore for signing (models/ does not import privacy/)."""
     evaluate_app = typer.Typer(help="Benchmarks of the risk models against published results.",
                                no_args_is_help=True)
     app.add_typer(evaluate_app, name="evaluate")
@@ -170,13 +172,14 @@ def register(app: typer.Typer, load_depresjon: Loader, sign: Signer) -> None:
     ) -> None:
         """Evaluate by nested LOSO, fit on all subjects, export ONNX + numpy JSON, write the card and report;
         with --sign-key, sign the artifact so devices load it under `--model-signer`."""
+        sign = model_signer(sign_key, passphrase_file) if sign_key is not None else None
         table, subjects = load_depresjon(data)
         result, written = train_artifact(table, subjects, out)
         console.print(comparison_table(result))
         for f in written:
             console.print(f"wrote {f} ({f.stat().st_size:,} bytes)")
-        if sign_key is None:
+        if sign is None:
             console.print("unsigned: devices load it only by the SHA-256 pinned in its card (use --sign-key)")
             return
-        signer = sign(out, sign_key, passphrase_file)
+        signer = sign(out)
         console.print(f"signed by {signer}; devices trust it with --model-signer {signer}", soft_wrap=True)
