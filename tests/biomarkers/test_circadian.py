@@ -36,6 +36,13 @@ def test_cosinor_recovers_a_pure_24h_cosine() -> None:
         assert row["cosinor_r2"] == pytest.approx(1)
 
 
+def test_a_day_without_rhythm_has_no_acrophase() -> None:
+    fit = cosinor(np.vstack([np.full(1440, 3.0), 100 + 50 * np.cos(2 * np.pi * (np.arange(1440) / 60 - 15.5) / 24)]),
+                  60)
+    assert fit["amplitude"][0] == pytest.approx(0, abs=1e-9) and np.isnan(fit["acrophase"][0])
+    assert fit["acrophase"][1] == pytest.approx(15.5)
+
+
 def test_identical_days_have_interdaily_stability_one_and_sine_intradaily_variability() -> None:
     table = FAMILY.daily([counts_series(cosine_days(10))])
     assert table["interdaily_stability"].iloc[0] == pytest.approx(1)

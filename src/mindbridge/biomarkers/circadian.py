@@ -81,7 +81,7 @@ FEATURES = (
     Feature("cosinor_amplitude", "{counts}/min", "Amplitude (peak minus mesor) of the day's fitted 24-hour "
             "cosine.", HALBERG),
     Feature("cosinor_acrophase", "h", "Local clock time (hours after midnight) of the peak of the day's fitted "
-            "24-hour cosine.", HALBERG),
+            "24-hour cosine; NaN on a day without rhythm (constant counts, amplitude nil).", HALBERG),
     Feature("cosinor_r2", "1", "Fraction of the day's activity variance explained by the fitted 24-hour "
             "cosine.", HALBERG),
 )
@@ -235,8 +235,11 @@ def cosinor(per_minute: np.ndarray, epoch_s: int) -> dict[str, np.ndarray]:
         sst = yy - rhs[:, 0] ** 2 / sums[:, 0]
         sse = yy - np.sum(beta * rhs, axis=1)
         r2 = np.where(sst > 0, 1.0 - sse / sst, np.nan)
-    return {"mesor": beta[:, 0], "amplitude": np.hypot(beta[:, 1], beta[:, 2]),
-            "acrophase": np.mod(np.arctan2(beta[:, 2], beta[:, 1]) * 24.0 / (2 * np.pi), 24.0),
+    amplitude = np.hypot(beta[:, 1], beta[:, 2])
+    flat = amplitude <= 1e-9 * np.maximum(np.abs(beta[:, 0]), 1.0)  # no rhythm: the phase would be rounding noise
+    return {"mesor": beta[:, 0], "amplitude": amplitude,
+            "acrophase": np.where(flat, np.nan, np.mod(np.arctan2(beta[:, 2], beta[:, 1]) * 24.0 / (2 * np.pi),
+                                                24.0)),
             "r2": np.where(solvable, r2, np.nan)}
 
 

@@ -49,7 +49,9 @@ def _resamples(n: int) -> tuple[np.ndarray, np.ndarray]:
                         dtype=np.int64).reshape(-1, n)
     counts = np.bincount(np.arange(len(picks)).repeat(n) * n + picks.ravel(), minlength=len(picks) * n).reshape(-1, n)
     factorial = np.array([math.factorial(k) for k in range(n + 1)], dtype=float)
-    return counts, factorial[n] / factorial[counts].prod(axis=1) / float(n) ** n
+    weight = factorial[n] / factorial[counts].prod(axis=1) / float(n) ** n
+    counts.flags.writeable = weight.flags.writeable = False  # shared by every later call
+    return counts, weight
 
 
 def bootstrap_interval(p: np.ndarray) -> tuple[float, float]:

@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
 
-from ..privacy.keys import load
+from ..privacy.keys import ENV_PASSPHRASE, load, passphrase_from
 from . import audit
 from .app import create_app
 from .auth import ROLES, Role, issue_token
@@ -25,7 +25,6 @@ from .db import make_engine, migrate, sessions
 from .ehr import connect_from_env, write_export
 from .service import Hub, Settings, directive_cycle
 
-ENV_PASSPHRASE = "MINDBRIDGE_PASSPHRASE"  # the variable the privacy commands read (importing them loads pandas)
 ENV_DB = "MINDBRIDGE_HUB_DB"
 ENV_CLINIC_KEY = "MINDBRIDGE_HUB_CLINIC_KEY"
 DEFAULT_DB = "sqlite:///mindbridge-hub.sqlite"
@@ -125,11 +124,10 @@ def cycle_cmd(db: Db = DEFAULT_DB,
 
 
 def _passphrase(path: Path | None) -> str:
-    if path is not None:
-        return path.read_text(encoding="utf-8").splitlines()[0]
-    if os.environ.get(ENV_PASSPHRASE):
-        return os.environ[ENV_PASSPHRASE]
-    raise typer.BadParameter(f"give --passphrase-file or set ${ENV_PASSPHRASE}", param_hint="--passphrase-file")
+    if passphrase := passphrase_from(path):
+        return passphrase
+    raise typer.BadParameter(f"give a non-empty --passphrase-file or set ${ENV_PASSPHRASE}",
+                             param_hint="--passphrase-file")
 
 
 def app_from_env() -> FastAPI:
