@@ -144,3 +144,20 @@ def test_a_state_of_the_earlier_layout_is_still_read(tmp_path: Path, model_dir: 
     for mine, theirs in ((old.counts, state.counts), (old.features, state.features),
                          (old.probability, state.probability)):
         assert np.array_equal(mine, theirs, equal_nan=True)
+
+
+def test_impossible_values_in_a_state_are_refused(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    engine = utc_engine(path, model_dir, clinic)
+    for k in range(3):
+        engine.ingest_day(DAY0 + dt.timedelta(days=k), synthetic_day(DAY0 + dt.timedelta(days=k), k))
+    head, _, body = path.read_bytes().split(b"\n", 2)
+    text, _, raw = body.partition(b"\n")
+    impossible = {"shifts": {"sleep_total": [7, "2024-01-02", "2024-01-03"]},  # direction neither +1 nor -1
+                  "cusum": {"l5": [2.0, 0.0, -1, -1]},  # a positive sum without a start day
+                  "days": json.loads(text)["days"][::-1]}  # history out of order
+    for key, value in [*impossible.items(), ("shifts", {"m10": [1, "2024-01-05", "2024-01-03"]})]:  # onset late
+        resealed = json.dumps(json.loads(text) | {key: value}, separators=(",", ":")).encode("utf-8") + b"\n" + raw
+        path.write_bytes(head + b"\n" + hashlib.sha256(resealed).hexdigest().encode("ascii") + b"\n" + resealed)
+        with pytest.raises(StateError, match=str(path)):
+            load_state(path)

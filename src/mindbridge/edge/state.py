@@ -9,9 +9,10 @@ device was set up with.
 File layout (`mindbridge-edge-state/2`): the format line, the SHA-256 (hex) of the rest, then the rest: one
 line of JSON (identity, model, days, array shapes) followed by the arrays as little-endian float64 bytes in
 the order counts, features, probability. Uncompressed on purpose: compression cost more CPU than all the
-day's biomarkers but one family, and the window bounds the file at about 100 KB. Files of the earlier
-`/1` layout (zlib-compressed JSON with base64 arrays) are still read. A file that is truncated, altered or
-of another version is refused with `StateError`, never silently reset.
+day's biomarkers but one family; the file is about 6 KB plus 11.5 KB per window day (87 KB at 7). Files of
+the earlier `/1` layout (zlib-compressed JSON with base64 arrays) are still read, with the CUSUM starting
+afresh. A file that is truncated, altered, of another version or holding impossible values is refused with
+`StateError`, never silently reset.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ class EdgeState:
         if header["columns"] != list(COLUMNS):
             raise StateError(f"{where}: feature columns differ from this runtime's; re-initialise the state")
         rows, days = int(header["counts"]["rows"]), [dt.date.fromisoformat(d) for d in header["days"]]
+        if any(b <= a for a, b in itertools.pairwise(days)):
+            raise StateError(f"{where}: history days are not in increasing order")
         counts, features, probability = arrays
         return cls(
             subject=header["subject"], device=header["device"], tz=header["tz"], source=header["source"],
@@ -161,10 +164,27 @@ class EdgeState:
             counts=_array(counts, (rows, PER_DAY), f"{where}: counts"), days=days,
             features=_array(features, (len(days), len(COLUMNS)), f"{where}: features"),
             probability=_array(probability, (len(days),), f"{where}: probability"),
-            cusums={name: Cusum(float(up), float(down), int(a), int(b))
-                    for name, (up, down, a, b) in header.get("cusum", {}).items()},
-            shifts={name: Shift(int(d), dt.date.fromisoformat(onset), dt.date.fromisoformat(signalled))
-                    for name, (d, onset, signalled) in header.get("shifts", {}).items()})
+            cusums={name: _cusum(values, f"{where}: cusum.{name}") for name, values in header.get("cusum", {}).items()},
+            shifts={name: _shift(values, f"{where}: shifts.{name}")
+                    for name, values in header.get("shifts", {}).items()})
+
+
+def _cusum(values: list[float], where: str) -> Cusum:
+    """A stored CUSUM, refused unless both sums are finite and non-negative with a start day when positive."""
+    up, down, up_since, down_since = values
+    for total, since in ((up, up_since), (down, down_since)):
+        if not (np.isfinite(total) and total >= 0 and (total == 0 or since >= 1)):
+            raise StateError(f"{where}: invalid sums {values}")
+    return Cusum(float(up), float(down), int(up_since), int(down_since))
+
+
+def _shift(values: list[object], where: str) -> Shift:
+    """A stored shift, refused unless its direction is ±1 and its onset is not after its signal."""
+    direction, onset, signalled = values
+    shift = Shift(int(str(direction)), dt.date.fromisoformat(str(onset)), dt.date.fromisoformat(str(signalled)))
+    if shift.direction not in (1, -1) or shift.onset > shift.signalled:
+        raise StateError(f"{where}: invalid shift {values}")
+    return shift
 
 
 def _split(raw: bytes, days: int, rows: int, where: str) -> list[bytes | str]:
