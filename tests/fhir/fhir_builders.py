@@ -80,7 +80,9 @@ def directives(draw: st.DrawFn) -> Directive:
     picked = draw(st.lists(st.sampled_from(BIOMARKERS), max_size=4, unique=True))
     devs = [Deviation(biomarker=b, family=f, unit=draw(st.sampled_from(["min", "/min", "{counts}", ""])),
                       value=draw(finite), baseline=draw(finite), robust_z=draw(finite),
-                      days=draw(st.integers(1, 30)), text=f"{b} changed") for b, f in picked]
+                      days=draw(st.integers(1, 30)), text=f"{b} changed",
+                      sustained_since=draw(st.none() | st.dates(dt.date(2025, 1, 1), dt.date(2026, 3, 1))))
+            for b, f in picked]
     surveys = draw(st.lists(st.builds(phq9, st.integers(0, 27), st.none() | st.integers(0, 3)), max_size=1))
     return directive(
         id=draw(st.from_regex(r"[a-z0-9\-]{1,40}", fullmatch=True)),

@@ -86,6 +86,15 @@ def test_loinc_where_it_exists_and_project_code_otherwise() -> None:
     sleep = codings["93832-4"]
     components = {c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in sleep["component"]}
     assert components["baseline"]["value"] == 420 and components["robust-z"]["value"] == -2.6
+    assert "sustained-since" not in components
+
+
+def test_a_sustained_shift_travels_as_its_onset_component() -> None:
+    shifted = deviation().model_copy(update={"sustained_since": dt.date(2026, 2, 20)})
+    resources = by_type(directive_bundle(directive(evidence=evidence(deviations=[shifted])), "Patient/p1"))
+    [sleep] = [o for o in resources["Observation"] if o["code"]["coding"][0]["code"] == "93832-4"]
+    [onset] = [c for c in sleep["component"] if c["code"]["coding"][0]["code"] == "sustained-since"]
+    assert onset["valueDateTime"] == "2026-02-20"
 
 
 def test_every_placeholder_reference_is_declared_and_the_bundle_is_deterministic() -> None:

@@ -22,7 +22,8 @@ def deviation_code(deviation: Deviation) -> dict[str, Any]:
 def deviation_observation(
     deviation: Deviation, ident: dict[str, str], patient: str, window: tuple[dt.date, dt.date]
 ) -> Resource:
-    """A biomarker's value over the window, with its personal baseline, robust z and days as components."""
+    """A biomarker's value over the window, with its personal baseline, robust z, days and, when its CUSUM
+    signalled a sustained shift, the shift's onset as components."""
     field = f"deviation {deviation.biomarker}"
     category = codes.FAMILY_CATEGORY.get(deviation.family, "activity")
 
@@ -43,6 +44,8 @@ def deviation_observation(
             component("baseline", quantity(deviation.baseline, deviation.unit, f"{field}.baseline")),
             component("robust-z", quantity(deviation.robust_z, "1", f"{field}.robust_z")),
             component("days", {"value": deviation.days, "unit": "d", "system": codes.UCUM, "code": "d"}),
+            *([{"code": codes.concept(codes.OBSERVATION_ROLE_SYSTEM, "sustained-since"),
+                "valueDateTime": deviation.sustained_since.isoformat()}] if deviation.sustained_since else []),
         ],
     })
 
