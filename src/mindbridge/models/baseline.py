@@ -39,18 +39,12 @@ def cusum(z: np.ndarray, k: float = CUSUM_K, h: float = CUSUM_H) -> np.ndarray:
                     dtype=int)
 
 
-def shifts_until(table: pd.DataFrame, day: pd.Timestamp, features: Sequence[str], window: int = 28,
-                 min_days: int = 7) -> dict[str, Shift]:
-    """The newest CUSUM-signalled shift of each biomarker over the table's days up to `day`."""
-    out = {}
-    for name in features:
-        z = rolling_baseline(table[name].astype(float), window, min_days)["z"].loc[:day]
-        state, last = Cusum(), None
-        for when, value in z.items():
-            last = track_shift(state, float(value), pd.Timestamp(when).date(), last)
-        if last is not None:
-            out[name] = last
-    return out
+def newest_shift(z: pd.Series) -> Shift | None:
+    """The newest CUSUM-signalled shift over a date-indexed series of robust z (None when none)."""
+    state, last = Cusum(), None
+    for when, value in z.items():
+        last = track_shift(state, float(value), pd.Timestamp(when).date(), last)
+    return last
 
 
 def top_deviations(table: pd.DataFrame, day: pd.Timestamp, features: Sequence[str] = KEY_BIOMARKERS, *,
@@ -63,9 +57,11 @@ def top_deviations(table: pd.DataFrame, day: pd.Timestamp, features: Sequence[st
     if day not in table.index:
         raise KeyError(f"day {day.date()} is not in the feature table")
     names = [name for name in features if name in table.columns]
-    rows = [rolling_baseline(table[name].astype(float), window, min_days).loc[day] for name in names]
+    bases = {name: rolling_baseline(table[name].astype(float), window, min_days).loc[:day] for name in names}
+    rows = [bases[name].loc[day] for name in names]
     history = [int(table[name].loc[:day].iloc[:-1].tail(window).notna().sum()) for name in names]
+    shifts = {name: shift for name in names if (shift := newest_shift(bases[name]["z"])) is not None}
     return choose_deviations(day.date(), names, np.array([r["value"] for r in rows], dtype=float),
                              np.array([r["z"] for r in rows], dtype=float),
                              np.array([r["median"] for r in rows], dtype=float), np.array(history),
-                             feature_units(), shifts_until(table, day, names, window, min_days), n)
+                             feature_units(), shifts, n)
