@@ -93,11 +93,16 @@ def read_patient(session: Session, hub: Hub, who: Principal, patient: str, what:
     raise _deny(session, who, f"Patient/{patient}", why)
 
 
-def visible_patients(session: Session, hub: Hub, who: Principal) -> list[str]:
-    """The clinician's panel patients whose treatment consent is valid now."""
+def panel_consent(session: Session, hub: Hub, who: Principal) -> dict[str, bool]:
+    """The clinician's panel patients, each with whether their treatment consent is valid now."""
     now = dt.datetime.now(dt.UTC)
     registry = ConsentRegistry(session, hub.clinic.did)
-    return [p for p in panel(session, who.name) if registry.allows(p, now)]
+    return {p: registry.allows(p, now) for p in panel(session, who.name)}
+
+
+def visible_patients(session: Session, hub: Hub, who: Principal) -> list[str]:
+    """The clinician's panel patients whose treatment consent is valid now."""
+    return [p for p, allowed in panel_consent(session, hub, who).items() if allowed]
 
 
 def queue_for(session: Session, hub: Hub, who: Principal, now: dt.datetime) -> Delivery:

@@ -26,8 +26,8 @@ from sqlalchemy import text
 from .. import __version__
 from ..privacy.errors import ConsentRefused, PrivacyError
 from . import audit, repository
-from .access import Admin, Caller, Clinician, DbDep, HubDep, queue_for, read_patient, visible_patients
-from .auth import AccessDenied, NotAuthenticated, assign, panel
+from .access import Admin, Caller, Clinician, DbDep, HubDep, panel_consent, queue_for, read_patient
+from .auth import AccessDenied, NotAuthenticated, assign
 from .cds import cds_router
 from .consent_registry import ConsentRegistry, enrol, update_devices
 from .ehr import ehr_router
@@ -146,11 +146,10 @@ def put_devices(patient: str, body: DevicesIn, session: DbDep) -> dict[str, obje
 @patients_router.get("/patients")
 def get_patients(session: DbDep, hub: HubDep, who: Clinician) -> list[dict[str, object]]:
     """The caller's panel, with whether each patient's treatment consent is valid now."""
-    visible = set(visible_patients(session, hub, who))
-    listed = panel(session, who.name)
+    listed = panel_consent(session, hub, who)
     audit.record(session, who.name, "read", f"Panel/{who.name}", "ok", {"patients": len(listed)})
     session.commit()
-    return [{"patient": p, "consent": p in visible} for p in listed]
+    return [{"patient": p, "consent": allowed} for p, allowed in listed.items()]
 
 
 @patients_router.get("/patients/{patient}")

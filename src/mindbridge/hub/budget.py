@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from . import repository
-from .triage import Delivery, QueueItem, TriagePolicy, deliver, rank
+from .triage import Delivery, QueueItem, TriagePolicy, deliver, priority
 
 
 def counts_against_budget(item: QueueItem) -> bool:
@@ -27,7 +27,7 @@ def ration(items: Sequence[QueueItem], policy: TriagePolicy, shown_today: set[st
     """Split items given those already shown as budgeted interruptions today (they stay interruptive)."""
     shown = [i for i in items if i.id in shown_today and i.is_active(now)]
     fresh = deliver([i for i in items if i.id not in shown_today], policy, len(shown_today), now)
-    interruptive = sorted([*shown, *fresh.interruptive], key=lambda i: (rank(i.tier), i.due, i.opened_at))
+    interruptive = sorted([*shown, *fresh.interruptive], key=priority)
     return Delivery(interruptive, fresh.digest)
 
 

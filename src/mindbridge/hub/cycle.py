@@ -66,12 +66,13 @@ class DirectiveCycle:
             directives: list[Directive] = []
             changed: list[QueueItem] = []
             firing: dict[str, list[str]] = {}
+            never_suppressed = self.never_suppressed
             for patient in ids:
                 active, enrolled = locked[patient]
                 history = PatientHistory(patient, received[patient], frozenset(active), enrolled, firsts[patient])
                 found = self.pathway.evaluate(history, now)
                 before = open_items[patient]
-                queue = merge(before, found, now, self.never_suppressed)
+                queue = merge(before, found, now, never_suppressed)
                 queue = resolve_cleared(queue, {(d.patient, d.action) for d in found}, now)
                 queue = escalate(queue, self.policy, now)
                 changed += [i for i in queue if i not in before]

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from ..privacy.consent import Scope
 from ..privacy.envelope import Header
-from ..privacy.errors import PrivacyError, ReplayDetected
+from ..privacy.errors import PrivacyError
+from ..privacy.replay import refuse_replay
 from ..summary import RiskSummary
 from . import audit
 from .db import EnvelopeRow, HubStateRow, ReplayHighestRow, ReplaySeenRow, SurveyBaselineRow, upsert
@@ -95,11 +96,7 @@ class BatchReplayGuard:
 
     def check(self, sender: str, seq: int, envelope_id: str) -> None:
         """Raise ReplayDetected if this envelope would be a replay; change nothing."""
-        if envelope_id in self.seen:
-            raise ReplayDetected(f"envelope {envelope_id} was already accepted")
-        highest = self.highest.get(sender)
-        if highest is not None and seq <= highest:
-            raise ReplayDetected(f"sequence {seq} from {sender} is not above the highest accepted ({highest})")
+        refuse_replay(sender, seq, envelope_id, self.highest.get(sender), envelope_id in self.seen)
 
     def record(self, sender: str, seq: int, envelope_id: str) -> None:
         """Check, then remember the envelope for this batch's write."""

@@ -51,13 +51,12 @@ def summary_of(text: str) -> RiskSummary:
     return RiskSummary.model_validate_json(text)
 
 
-def lock_patient(session: Session, patient: str) -> tuple[list[str], dt.datetime]:
-    """Lock a patient's row for the rest of the transaction; returns their active rules and enrolment time."""
+def lock_patient(session: Session, patient: str) -> None:
+    """Lock a patient's row for the rest of the transaction; LookupError when they are not enrolled."""
     locked = session.execute(update(PatientRow).where(PatientRow.did == patient).values(did=PatientRow.did)
-                             .returning(PatientRow.active_rules, PatientRow.enrolled_at)).one_or_none()
+                             .returning(PatientRow.did)).one_or_none()
     if locked is None:
         raise LookupError(f"patient {patient} is not enrolled")
-    return locked[0], locked[1]
 
 
 def history(session: Session, patient: str, now: dt.datetime, days: int) -> list[Received]:
@@ -72,10 +71,7 @@ def histories(session: Session, patients: Sequence[str], now: dt.datetime, days:
                            .where(EnvelopeRow.patient.in_(patients), EnvelopeRow.window_end >= since,
                                   EnvelopeRow.window_end <= now.date())
                            .order_by(EnvelopeRow.window_end, EnvelopeRow.received_at))
-    out: dict[str, list[Received]] = {p: [] for p in patients}
-    for patient, envelope_id, body in rows:
-        out[patient].append(Received(envelope_id, summary_of(body)))
-    return out
+    return _by_patient(patients, rows)
 
 
 def first_surveys(session: Session, patients: Sequence[str]) -> dict[str, list[Received]]:
@@ -83,6 +79,11 @@ def first_surveys(session: Session, patients: Sequence[str]) -> dict[str, list[R
     rows = session.execute(select(SurveyBaselineRow.patient, EnvelopeRow.id, EnvelopeRow.summary)
                            .join(SurveyBaselineRow, SurveyBaselineRow.envelope_id == EnvelopeRow.id)
                            .where(SurveyBaselineRow.patient.in_(patients)).order_by(SurveyBaselineRow.instrument))
+    return _by_patient(patients, rows)
+
+
+def _by_patient(patients: Sequence[str], rows: Iterable[tuple[str, str, str]]) -> dict[str, list[Received]]:
+    """(patient, envelope id, summary JSON) rows as each patient's received summaries, in row order."""
     out: dict[str, list[Received]] = {p: [] for p in patients}
     for patient, envelope_id, body in rows:
         out[patient].append(Received(envelope_id, summary_of(body)))

@@ -186,9 +186,14 @@ class Delivery:
     digest: list[QueueItem]
 
 
+def priority(item: QueueItem) -> tuple[int, dt.datetime, dt.datetime]:
+    """The order interruptions are shown in: tier, then due time, then opening time."""
+    return rank(item.tier), item.due, item.opened_at
+
+
 def deliver(items: Sequence[QueueItem], policy: TriagePolicy, interrupted_today: int, now: dt.datetime) -> Delivery:
     """Split active items into interruptive alerts (within the daily budget; critical bypasses) and the digest."""
-    active = sorted((i for i in items if i.is_active(now)), key=lambda i: (rank(i.tier), i.due, i.opened_at))
+    active = sorted((i for i in items if i.is_active(now)), key=priority)
     budget = max(0, policy.interruptive_budget_per_day - interrupted_today)
     interruptive, digest = [], []
     for i in active:

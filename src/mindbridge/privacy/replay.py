@@ -31,7 +31,8 @@ class ReplayGuard(Protocol):
         ...
 
 
-def _refuse(sender: str, seq: int, envelope_id: str, highest: int | None, seen: bool) -> None:
+def refuse_replay(sender: str, seq: int, envelope_id: str, highest: int | None, seen: bool) -> None:
+    """Raise ReplayDetected for an envelope id already seen or a sequence not above the sender's highest."""
     if seen:
         raise ReplayDetected(f"envelope {envelope_id} was already accepted")
     if highest is not None and seq <= highest:
@@ -48,7 +49,7 @@ class MemoryReplayGuard:
 
     def check(self, sender: str, seq: int, envelope_id: str) -> None:
         """Raise ReplayDetected if this envelope would be a replay; change nothing."""
-        _refuse(sender, seq, envelope_id, self._highest.get(sender), envelope_id in self._seen)
+        refuse_replay(sender, seq, envelope_id, self._highest.get(sender), envelope_id in self._seen)
 
     def record(self, sender: str, seq: int, envelope_id: str) -> None:
         """Atomically check and remember this envelope."""
@@ -76,7 +77,7 @@ class SqliteReplayGuard:
         """Raise ReplayDetected if this envelope would be a replay; change nothing."""
         row = self._db.execute("SELECT seq FROM highest WHERE sender = ?", (sender,)).fetchone()
         seen = self._db.execute("SELECT 1 FROM seen WHERE envelope_id = ?", (envelope_id,)).fetchone()
-        _refuse(sender, seq, envelope_id, row[0] if row else None, seen is not None)
+        refuse_replay(sender, seq, envelope_id, row[0] if row else None, seen is not None)
 
     def record(self, sender: str, seq: int, envelope_id: str) -> None:
         """Atomically check and remember this envelope."""
