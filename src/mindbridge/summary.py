@@ -24,6 +24,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+RiskBand = Literal["low", "moderate", "high"]
+
+
 class Interval(_Strict):
     """A credible or conformal interval on the probability."""
 
@@ -78,7 +81,7 @@ class RiskSummary(_Strict):
     model_version: Annotated[str, Field(max_length=32)]
     probability: Probability
     interval: Interval
-    risk_band: Literal["low", "moderate", "high"]
+    risk_band: RiskBand
     deviations: Annotated[list[Deviation], Field(max_length=MAX_DEVIATIONS)] = []
     coverage: Annotated[dict[str, Probability], Field(max_length=16)] = {}
     surveys: Annotated[list[SurveyScore], Field(max_length=MAX_SURVEYS)] = []

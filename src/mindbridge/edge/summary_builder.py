@@ -19,7 +19,6 @@ import itertools
 import math
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from ..biomarkers.base import coverage_column
 from ..biomarkers.surveys import score_all
 from ..models.conformal import ConformalSets
 from ..models.robust import Shift
-from ..summary import MAX_SURVEYS, Interval, RiskSummary, SurveyScore
+from ..summary import MAX_SURVEYS, Interval, RiskBand, RiskSummary, SurveyScore
 from .baseline import Baseline, top_deviations
 from .daily import FAMILIES, feature_units
 from .model_loader import EdgeModel
@@ -67,13 +66,13 @@ def bootstrap_interval(p: np.ndarray) -> tuple[float, float]:
     return min(float(lo), mean), max(float(hi), mean)
 
 
-def conformal_band(probability: float, conformal: ConformalSets) -> Literal["low", "moderate", "high"]:
+def conformal_band(probability: float, conformal: ConformalSets) -> RiskBand:
     """The card's split-conformal set of the probability: {depressive} 'high', {not} 'low', both or none 'moderate'."""
     zero, one = conformal.predict(np.array([probability]))[0]
     return "high" if one and not zero else "low" if zero and not one else "moderate"
 
 
-def risk_band(interval: Interval, threshold: float) -> Literal["low", "moderate", "high"]:
+def risk_band(interval: Interval, threshold: float) -> RiskBand:
     """'high' when the whole interval is at or above the threshold, 'low' when wholly below, else 'moderate'."""
     if interval.lower >= threshold:
         return "high"

@@ -27,7 +27,6 @@ from mindbridge.fhir import codes
 from mindbridge.fhir.observations import deviation_observation, item_observation, survey_observation
 from mindbridge.fhir.provenance import audit_event, provenance
 from mindbridge.fhir.resources import (
-    RiskBand,
     communication_request,
     detected_issue,
     device,
@@ -36,7 +35,7 @@ from mindbridge.fhir.resources import (
     task,
 )
 from mindbridge.fhir.wire import Resource
-from mindbridge.summary import Directive, Evidence, RiskSummary
+from mindbridge.summary import Directive, Evidence, RiskBand, RiskSummary
 
 # Fixed namespace for the project's name-based UUIDs (RFC 9562 version 5); changing it would break idempotence.
 NAMESPACE = uuid.UUID("5b1f0c1e-6a57-4c1a-9d0e-2f3b8f1d7a42")
@@ -149,10 +148,15 @@ def summary_bundle(summary: RiskSummary, envelope_id: str, patient: str) -> dict
     return transaction([create_entry(r) for r in resources])
 
 
+def hub_device() -> Resource:
+    """The hub as the Device that authors bundles and records audit events."""
+    return device(HUB, "mindbridge-hub", "", "clinical decision support hub")
+
+
 def directive_bundle(directive: Directive, patient: str, band: RiskBand | None = None) -> dict[str, Any]:
     """Everything a directive maps to: RiskAssessment, Observations, DetectedIssue, Task, optional
     CommunicationRequest and Flag, the hub and model Devices, and the Provenance of them all."""
-    hub = device(HUB, "mindbridge-hub", "", "clinical decision support hub")
+    hub = hub_device()
     hub_ref = local_ref(HUB)
     assessed, basis, risk_ref = _assessment(
         directive.evidence, patient, ("risk-assessment", directive.id),
@@ -181,7 +185,7 @@ def directive_bundle(directive: Directive, patient: str, band: RiskBand | None =
 
 def audit_bundle(entries: list[dict[str, Any]]) -> dict[str, Any]:
     """Audit-log entries as AuditEvents (PUT at ids derived from their sequence and hash), with the hub Device."""
-    hub = device(HUB, "mindbridge-hub", "", "clinical decision support hub")
+    hub = hub_device()
     events = [audit_event(entry, local_ref(HUB)) for entry in entries]
     puts = [put_entry(e, e["entity"][0]["what"]["identifier"]["value"], e["entity"][0]["detail"][0]["valueString"])
             for e in events]

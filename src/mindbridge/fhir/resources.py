@@ -11,9 +11,7 @@ from typing import Any, Literal
 
 from mindbridge.fhir import codes
 from mindbridge.fhir.wire import Resource, decimal, finish, instant, reference
-from mindbridge.summary import Directive, Interval
-
-RiskBand = Literal["low", "moderate", "high"]
+from mindbridge.summary import Directive, Interval, RiskBand
 
 
 def probability_percent(probability: float, field: str = "probability") -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from typing import Any
 
@@ -15,7 +14,7 @@ Resource = dict[str, Any]
 def finish(resource: Resource) -> Resource:
     """Type-check `resource` with its R4B model and return it as R4 JSON (no nulls, canonical instants)."""
     model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    out: Resource = json.loads(model.model_dump_json(exclude_none=True))
+    out: Resource = model.model_dump(mode="json", exclude_none=True)
     return out
 
 

@@ -32,20 +32,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..fhir.bundle import directive_bundle, transaction
 from ..fhir.client import EhrClient
-from ..fhir.resources import RiskBand
 from ..fhir.smart import SmartBackendAuth
-from ..summary import Directive
+from ..privacy.consent import URI as DID_SYSTEM  # a DID is a URI: the system of a patient not yet linked
+from ..summary import Directive, RiskBand
 from . import audit
 from .access import Admin, DbDep, HubDep
 from .db import DirectiveRow, EnvelopeRow, PatientRow
 from .ehr_tables import EhrLinkRow, OutboxRow
+from .repository import summary_of
 from .service import Hub
 from .triage import rank
 
 ENV_EHR = "MINDBRIDGE_HUB_EHR"
 LEASE = dt.timedelta(minutes=2)  # a claimed row is left alone this long, then another worker may take it
 MAX_BACKOFF = dt.timedelta(hours=1)
-DID_SYSTEM = "urn:ietf:rfc:3986"  # a DID is a URI: the identifier system of a patient not yet linked
 # What a directive bundle creates (conditional creates need search) and updates (Provenance PUT).
 DEFAULT_SCOPES = [*(f"system/{kind}.crs" for kind in ("RiskAssessment", "Observation", "DetectedIssue", "Task",
                                                       "CommunicationRequest", "Flag", "Device")),
@@ -135,8 +135,7 @@ def risk_band(session: Session, directive: Directive) -> RiskBand | None:
     if not directive.evidence.envelope_ids:
         return None
     body = session.scalar(select(EnvelopeRow.summary).where(EnvelopeRow.id == directive.evidence.envelope_ids[-1]))
-    band = json.loads(body).get("risk_band") if body else None
-    return band if band in ("low", "moderate", "high") else None
+    return summary_of(body).risk_band if body else None
 
 
 def bundle_for(session: Session, directive: Directive, patient_ref: str) -> dict[str, Any]:
