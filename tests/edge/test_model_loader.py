@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from edge.world import Clinic, write_model
 from mindbridge.cli import model_team_signer
 from mindbridge.edge.engine import EdgeEngine
-from mindbridge.edge.model_loader import LOG1P, SIGNATURE_FILE, ModelRefused, file_sha256, load_model, sign_model
+from mindbridge.edge.model_loader import SIGNATURE_FILE, ModelRefused, load_model, sign_model
 from mindbridge.models.export import PARAMS_FILE
-from mindbridge.models.features import ACTIGRAPHY_FEATURES, LOG_SCALED
-from mindbridge.models.linear import LinearRisk
+from mindbridge.models.features import ACTIGRAPHY_FEATURES
+from mindbridge.models.linear import LOG_SCALED, LinearRisk, sha256
 from mindbridge.privacy.keys import Identity, save
 
 
@@ -95,14 +95,10 @@ def test_model_needing_unknown_features_is_refused(tmp_path: Path, model_dir: Pa
     card = json.loads((model_dir / "card.json").read_text())
     card["features"][0] = "heart_rate_rmssd"
     (model_dir / PARAMS_FILE).write_text(json.dumps(data))
-    card["artifacts"][PARAMS_FILE] = file_sha256(model_dir / PARAMS_FILE)
+    card["artifacts"][PARAMS_FILE] = sha256(model_dir / PARAMS_FILE)
     (model_dir / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelRefused, match="heart_rate_rmssd"):
         EdgeEngine.init(tmp_path / "state", model_dir, clinic.device, tz="UTC", source="x")
-
-
-def test_log_transform_is_the_model_teams() -> None:
-    assert LOG1P == LOG_SCALED
 
 
 @settings(max_examples=40, deadline=None)

@@ -8,12 +8,11 @@ signature covers a domain tag and the RFC 8785 canonical JSON of `{"signer", "ma
 signature file is present it must verify under one of the trusted signers and every listed file must
 match; there is no fallback. Predictions use numpy only (`models.export` imports scikit-learn, which
 the edge's memory budget cannot hold): impute NaN with the training median, standardise, logistic link,
-after `log1p` on the count-scale features (`LOG1P`, the same set as `models.features.LOG_SCALED`).
+after `log1p` on the count-scale features (`models.linear.log_scale`, shared with the model team).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,28 +25,21 @@ from pydantic import ValidationError
 
 from ..models.card import ModelCard
 from ..models.conformal import ConformalSets
-from ..models.linear import LinearRisk
+from ..models.linear import PARAMS_FILE, LinearRisk, log_scale, sha256
 from ..privacy.canonical import canonical
 from ..privacy.did import ed25519_of_did_key
 from ..privacy.errors import PrivacyError
 from ..privacy.keys import Identity, b64, unb64
 
-MODEL_FILE, CARD_FILE, SIGNATURE_FILE = "model.json", "card.json", "signature.json"
+MODEL_FILE, CARD_FILE, SIGNATURE_FILE = PARAMS_FILE, "card.json", "signature.json"
 SIGNATURE_FORMAT = "mindbridge-model-signature/1"
 DOMAIN = SIGNATURE_FORMAT.encode("ascii") + b"\0"
 REQUIRED = (MODEL_FILE, CARD_FILE)
-LOG1P = frozenset({"activity_total", "activity_mean", "activity_sd", "activity_nonwear", "m10", "l5",
-                   "cosinor_mesor", "cosinor_amplitude"})
 Verification = Literal["signature", "pinned-sha256"]
 
 
 class ModelRefused(ValueError):
     """The model folder does not verify or is not a usable artifact."""
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -70,10 +62,7 @@ class EdgeModel:
 
     def inputs(self, values: Mapping[str, float]) -> np.ndarray:
         """The model's input row from named daily features (count-scale ones log1p'd; NaN stays NaN)."""
-        x = np.array([values[name] for name in self.features], dtype=float)
-        logged = np.array([name in LOG1P for name in self.features])
-        x[logged] = np.log1p(np.clip(x[logged], 0.0, None))
-        return x
+        return log_scale(np.array([values[name] for name in self.features], dtype=float), self.features)
 
     def probability(self, values: Mapping[str, float]) -> float:
         """Calibrated probability that the day belongs to a depressive episode."""
@@ -91,7 +80,7 @@ def sign_model(folder: Path, signer: Identity, files: Sequence[str] = REQUIRED) 
     missing = [f for f in REQUIRED if f not in files]
     if missing:
         raise ModelRefused(f"a model signature must cover {', '.join(missing)}")
-    manifest = {name: file_sha256(folder / name) for name in sorted(files)}
+    manifest = {name: sha256(folder / name) for name in sorted(files)}
     signature = signer.signing.sign(_signed_bytes(signer.did, manifest))
     path = folder / SIGNATURE_FILE
     path.write_text(json.dumps({"format": SIGNATURE_FORMAT, "signer": signer.did, "manifest": manifest,
@@ -120,7 +109,7 @@ def _check_signature(folder: Path, trusted: Sequence[str]) -> str:
     if unlisted:
         raise ModelRefused(f"{path}: the signed manifest does not cover {', '.join(unlisted)}")
     for name, digest in manifest.items():
-        if not (folder / name).is_file() or file_sha256(folder / name) != digest:
+        if not (folder / name).is_file() or sha256(folder / name) != digest:
             raise ModelRefused(f"{folder / name}: SHA-256 does not match the signed manifest (altered or missing)")
     return str(signer)
 
@@ -139,7 +128,7 @@ def load_model(folder: Path, trusted: Sequence[str] = (), require_signature: boo
         card = ModelCard.read(folder)
     except (ValidationError, ValueError) as exc:
         raise ModelRefused(f"{folder / CARD_FILE}: not a valid model card ({exc})") from exc
-    digest = file_sha256(folder / MODEL_FILE)
+    digest = sha256(folder / MODEL_FILE)
     if signer is None and card.artifacts.get(MODEL_FILE) != digest:
         raise ModelRefused(f"{folder / MODEL_FILE}: SHA-256 {digest[:16]}… differs from the one pinned in the "
                            "model card (altered artifact or card)")

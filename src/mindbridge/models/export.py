@@ -6,19 +6,16 @@ standardise z = (x − mean) / scale, then p = sigmoid(w·z + b). See docs/model
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-ONNX_FILE, PARAMS_FILE, PERSON_FILE = "model.onnx", "model.json", "person.json"
+from .linear import PARAMS_FILE, sha256
+
+__all__ = ["ONNX_FILE", "PARAMS_FILE", "PERSON_FILE", "export_onnx", "onnx_predict", "sha256"]
+ONNX_FILE, PERSON_FILE = "model.onnx", "person.json"
 OPSET = {"": 17, "ai.onnx.ml": 3}
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export_onnx(pipeline: Pipeline, n_features: int, path: Path) -> Path:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..biomarkers.activity_profile import FEATURES as PROFILE
 from ..biomarkers.registry import FAMILIES
+from .linear import log_scale
 
 DAY_MINUTES = 1440
 
@@ -34,8 +35,6 @@ ACTIGRAPHY_FEATURES: tuple[str, ...] = (
 PROFILE_FEATURES: tuple[str, ...] = tuple(f.name for f in PROFILE)
 MODEL_FEATURES: tuple[str, ...] = ACTIGRAPHY_FEATURES + PROFILE_FEATURES
 PERSON_STATISTICS = ("median", "sd")
-LOG_SCALED = frozenset({"activity_total", "activity_mean", "activity_sd", "activity_nonwear", "m10", "l5",
-                        "cosinor_mesor", "cosinor_amplitude"})
 
 
 def feature_units() -> dict[str, tuple[str, str]]:
@@ -53,11 +52,7 @@ def check_columns(table: pd.DataFrame, columns: Sequence[str]) -> None:
 def model_inputs(table: pd.DataFrame, columns: Sequence[str] = MODEL_FEATURES) -> np.ndarray:
     """The model's input matrix: the chosen columns as float, count-scale ones as log1p; NaN stays NaN."""
     check_columns(table, columns)
-    x = table[list(columns)].to_numpy(dtype=float, na_value=np.nan).copy()
-    for j, name in enumerate(columns):
-        if name in LOG_SCALED:
-            x[:, j] = np.log1p(np.clip(x[:, j], 0.0, None))
-    return x
+    return log_scale(table[list(columns)].to_numpy(dtype=float, na_value=np.nan).copy(), columns)
 
 
 def person_feature_names(columns: Sequence[str] = MODEL_FEATURES) -> tuple[str, ...]:

@@ -5,7 +5,9 @@ p = sigmoid(w·z + b) with z = (x − mean) / scale after NaN → training media
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +18,22 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 FORMAT = "mindbridge-linear-risk/1"
+PARAMS_FILE = "model.json"
+# Count-scale features enter the model as log1p of their non-negative part.
+LOG_SCALED = frozenset({"activity_total", "activity_mean", "activity_sd", "activity_nonwear", "m10", "l5",
+                        "cosinor_mesor", "cosinor_amplitude"})
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def log_scale(x: np.ndarray, columns: Sequence[str]) -> np.ndarray:
+    """`x` (rows or one row over `columns`) with its `LOG_SCALED` columns as log1p, in place; NaN stays NaN."""
+    logged = np.array([name in LOG_SCALED for name in columns], dtype=bool)
+    x[..., logged] = np.log1p(np.clip(x[..., logged], 0.0, None))
+    return x
 
 
 @dataclass(frozen=True)
