@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..edge.engine import EdgeEngine, split_days
 from ..edge.model_loader import MODEL_FILE
-from ..privacy.did import Resolver, web_document
+from ..privacy.did import web_document
 from ..privacy.envelope import Recipient
 from ..privacy.keys import Identity
 from ..sources.depresjon_lean import DEFAULT_TZ, DEVICE, read_depresjon_csv
@@ -36,7 +36,9 @@ def peak_rss_mb() -> float:
 
 def split_by_day(csv: Path, folder: Path) -> list[Path]:
     """Stream a Depresjon recording into one CSV per local day (as a device exports them), header repeated."""
-    opener = gzip.open if csv.read_bytes()[:2] == b"\x1f\x8b" else open
+    with csv.open("rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
     files: list[Path] = []
     out = None
     with opener(csv, "rt", encoding="utf-8") as fh:
@@ -66,9 +68,7 @@ def bench_recording(csv: Path, model_dir: Path, rounds: int = 1, signers: Sequen
     device = Identity.generate("device", patient=patient.did)
     clinic = Identity.generate("clinic", web_did=BENCH_CLINIC)
     assert clinic.agreement is not None
-    resolver = Resolver()
-    resolver.add(web_document(clinic.did, clinic.signing.public_key(), clinic.agreement.public_key()))
-    recipient = Recipient.of(resolver.resolve(clinic.did))
+    recipient = Recipient.of(web_document(clinic.did, clinic.signing.public_key(), clinic.agreement.public_key()))
     days = sealed = 0
     cpu = read_cpu = 0.0
     state_bytes = 0

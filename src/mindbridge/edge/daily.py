@@ -9,6 +9,9 @@ so they can differ from a batch run over a whole recording; docs/edge.md measure
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from functools import cache
+from types import MappingProxyType
 
 import numpy as np
 
@@ -39,9 +42,10 @@ COLUMNS: tuple[str, ...] = tuple(f.name for fs in FAMILY_FEATURES.values() for f
     coverage_column(name) for name in FAMILIES)
 
 
-def feature_units() -> dict[str, tuple[str, str]]:
-    """(family, UCUM unit) of every feature the edge computes."""
-    return {f.name: (family, f.unit) for family, fs in FAMILY_FEATURES.items() for f in fs}
+@cache
+def feature_units() -> Mapping[str, tuple[str, str]]:
+    """(family, UCUM unit) of every feature the edge computes (built once, read-only)."""
+    return MappingProxyType({f.name: (family, f.unit) for family, fs in FAMILY_FEATURES.items() for f in fs})
 
 
 def window_grid(counts: np.ndarray, first_day: dt.date) -> EpochGrid:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..biomarkers.epochs import epoch_grid, infer_epoch
 from ..datapoints import Kind, Series
+from ..models.robust import KEY_BIOMARKERS
 from ..privacy.envelope import Recipient, seal
 from ..privacy.keys import Identity
 from ..summary import RiskSummary
@@ -112,7 +113,7 @@ class EdgeEngine:
         has_data = not bool(np.isnan(self.state.counts[-1]).all())
         self.state.push_features(day, values, self.model.probability(values) if has_data else np.nan)
         history = {name: self.state.features[:, j] for j, name in enumerate(COLUMNS)}
-        baseline = personal_baseline(values, {k: v[:-1] for k, v in history.items()})
+        baseline = personal_baseline(values, {k: history[k][:-1] for k in KEY_BIOMARKERS})
         track_shifts(self.state.cusums, self.state.shifts, baseline, day)
         return build_summary(subject=self.state.subject, model=self.model, days=self.state.days, history=history,
                              probability=self.state.probability, baseline=baseline, shifts=self.state.shifts,

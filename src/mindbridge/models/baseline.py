@@ -23,8 +23,7 @@ def rolling_baseline(values: pd.Series, window: int = 28, min_days: int = 7) -> 
     """Per day: trailing median, MAD and robust z of `values` (a date-indexed series), the day excluded."""
     past = values.shift(1).rolling(window, min_periods=min_days)
     median = past.median()
-    mad = values.shift(1).rolling(window, min_periods=min_days).apply(
-        lambda w: np.nanmedian(np.abs(w - np.nanmedian(w))), raw=True)
+    mad = past.apply(lambda w: np.nanmedian(np.abs(w - np.nanmedian(w))), raw=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (values - median) / (MAD_TO_SD * mad)
     z = z.where(mad > 0)
