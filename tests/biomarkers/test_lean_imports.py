@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-MODULES = ("epochs", "activity", "circadian", "sleep", "sleep_scoring", "base", "surveys")
+MODULES = ("epochs", "activity", "activity_profile", "circadian", "rowstats", "sleep", "sleep_scoring", "base",
+           "surveys")
 
 # A month of minute counts with a daily rhythm, through every numpy-only entry point of the three families.
 PROGRAM = f"""

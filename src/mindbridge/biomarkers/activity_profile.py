@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..datapoints import Kind, Series
+from .activity import GARCIA_CEJA
 from .base import Feature, coverage_column
-from .circadian import MIN_DAY_COVERAGE
+from .circadian import MIN_DAY_COVERAGE, WITTING
 from .epochs import EpochGrid, epoch_grid, main_activity, runs
 from .rowstats import row_quantiles
 
@@ -46,17 +47,12 @@ MIN_BOUTS = 10
 REST_FRACTION = 0.5
 FLAT = 1e-20
 
-GARCIA_CEJA = ("Garcia-Ceja E, Riegler M, Jakobsen P, Torresen J, Nordgreen T, Oedegaard KJ, Fasmer OB (2018). "
-               "Depresjon: a motor activity database of depression episodes in unipolar and bipolar patients. "
-               "Proceedings of the 9th ACM Multimedia Systems Conference (MMSys), 472-477.")
 BERLE = ("Berle JO, Hauge ER, Oedegaard KJ, Holsten F, Fasmer OB (2010). Actigraphic registration of motor activity "
          "reveals a more structured behavioural pattern in schizophrenia than in major depression. BMC Research "
          "Notes 3:149.")
 HAUGE = ("Hauge ER, Berle JO, Oedegaard KJ, Holsten F, Fasmer OB (2011). Nonlinear analysis of motor activity "
          "shows differences between schizophrenia and depression: a study using Fourier analysis and sample "
          "entropy. PLoS ONE 6(1):e16291.")
-WITTING = ("Witting W, Kwa IH, Eikelenboom P, Mirmiran M, Swaab DF (1990). Alterations in the circadian "
-           "rest-activity rhythm in aging and Alzheimer's disease. Biological Psychiatry 27(6):563-572.")
 NAKAMURA = ("Nakamura T, Kiyono K, Yoshiuchi K, Nakahara R, Struzik ZR, Yamamoto Y (2007). Universal scaling law "
             "in human behavioral organization. Physical Review Letters 99(13):138103.")
 CLAUSET = ("Clauset A, Shalizi CR, Newman MEJ (2009). Power-law distributions in empirical data. SIAM Review "
@@ -177,7 +173,8 @@ def profile_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]
     per_minute = grid.masked / grid.epoch_minutes
     logged = np.log1p(np.clip(per_minute, 0.0, None))
     worn = grid.worn
-    enough = worn.mean(axis=1) >= MIN_DAY_COVERAGE
+    cover = grid.coverage()
+    enough = cover >= MIN_DAY_COVERAGE
     log_mean, log_sd = _row_stats(logged, enough)
     mean, sd = _row_stats(per_minute, enough)
     columns: dict[str, np.ndarray] = {"activity_log_mean": log_mean, "activity_log_sd": log_sd}
@@ -201,7 +198,7 @@ def profile_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]
     columns["activity_day_autocorrelation"] = _row_correlation(logged, previous, grid.per_day // 2)
     columns["activity_hourly_entropy"] = np.where(enough, _hourly_entropy(per_minute, worn, int(per_hour)), np.nan)
     columns["activity_rest_exponent"] = _rest_exponents(grid.masked, enough)
-    columns[coverage_column("activity_profile")] = grid.coverage()
+    columns[coverage_column("activity_profile")] = cover
     return grid.days, columns
 
 

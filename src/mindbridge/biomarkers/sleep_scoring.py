@@ -136,12 +136,6 @@ def cole_kripke_sums(per_minute: np.ndarray) -> np.ndarray:
     return np.asarray(full[_CK_AFTER:_CK_AFTER + len(per_minute)])
 
 
-def cole_kripke(reference_per_minute: np.ndarray) -> np.ndarray:
-    """Cole-Kripke's discriminant D per minute (sleep when D < 1), from reference-scale counts per minute."""
-    x = np.asarray(reference_per_minute, dtype=float)
-    return np.where(np.isnan(x), np.nan, cole_kripke_sums(np.nan_to_num(x)) * _CK_SCALE)
-
-
 def sadeh(reference_per_minute: np.ndarray) -> np.ndarray:
     """Sadeh's discriminant PS per minute (sleep when PS >= 0), from reference-scale counts per minute."""
     x = np.asarray(reference_per_minute, dtype=float)

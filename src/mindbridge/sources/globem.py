@@ -352,13 +352,13 @@ def _answers(path: Path, frame: pd.DataFrame, where: Locator, raw: Locator, kept
     utc, unplaced = localize(wall, tz)
     subjects = frame["subject"].to_numpy(dtype=object)
     datasets = frame["dataset"].to_numpy(dtype=object)
+    scores = {c: frame[c].to_numpy(dtype=np.float64) for c in SCORES if c in frame}
     out = []
     for subject in sorted(set(subjects)):
         mine = subjects == subject
-        picked = [(np.flatnonzero(mine & ~np.isnan(frame[c].to_numpy(dtype=np.float64))), c)
-                  for c in SCORES if c in frame]
+        picked = [(np.flatnonzero(mine & ~np.isnan(column)), c) for c, column in scores.items()]
         rows = np.concatenate([r for r, _ in picked])
-        values = np.concatenate([frame[c].to_numpy(dtype=np.float64)[r] for r, c in picked])
+        values = np.concatenate([scores[c][r] for r, c in picked])
         items = np.concatenate([np.full(len(r), SCORES[c].code, dtype=object) for r, c in picked])
         refused = {int(k): f"local noon does not exist or is ambiguous in {tz}" for k in np.flatnonzero(unplaced[rows])}
         series, stats = tidy(file=str(path), subject=subject, kind=Kind.SURVEY_RESPONSE, source=SOURCE, tz=tz,
