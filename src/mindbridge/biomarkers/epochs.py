@@ -137,10 +137,15 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
+def painted(n: int, starts: np.ndarray, ends: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Per position of `n`, the summed weight (default 1) of the [start, end) pairs covering it (pairs may overlap)."""
+    marks = np.bincount(starts, weight, minlength=n + 1) - np.bincount(ends, weight, minlength=n + 1)
+    return np.cumsum(marks[:-1])
+
+
 def paint(n: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Boolean mask of length `n` covering every [start, end) pair (pairs may overlap)."""
-    marks = np.bincount(starts, minlength=n + 1) - np.bincount(ends, minlength=n + 1)
-    return np.cumsum(marks[:-1]) > 0
+    return painted(n, starts, ends) > 0
 
 
 def _window_sums(x: np.ndarray, width: int) -> np.ndarray:

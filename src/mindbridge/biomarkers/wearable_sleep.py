@@ -60,6 +60,7 @@ from ..datapoints import Kind, Series, utc_offsets
 from .base import Feature, coverage_column, empty_daily
 from .cardiac import ASLEEP_STAGES, SLEEP_STAGES
 from .daygroups import day_frame
+from .epochs import paint, painted
 from .localdays import NS_PER_H, NS_PER_S, day_index, days_spanning, labels, ratio, wall_clock_utc
 from .sleep import PHILLIPS, SRI_DAYS, main_periods, sleep_regularity
 
@@ -149,12 +150,6 @@ def night_grid(first_ns: int, last_ns: int, tz: str) -> NightGrid:
     return NightGrid(wake, bounds, int(bounds[0]))
 
 
-def paint(first: np.ndarray, last: np.ndarray, size: int, weight: np.ndarray | None = None) -> np.ndarray:
-    """Per epoch, the summed weight (default 1) of the epoch ranges [first, last) that cover it."""
-    w = np.ones(len(first)) if weight is None else weight
-    return np.cumsum(np.bincount(first, w, minlength=size + 1) - np.bincount(last, w, minlength=size + 1))[:-1]
-
-
 def within(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Per row, the sum of `rows[r, lo:hi]` (NaN treated as 0; NaN where `lo` is NaN)."""
     csum = np.c_[np.zeros(len(rows)), np.cumsum(np.nan_to_num(rows.astype(float)), axis=1)]
@@ -185,7 +180,7 @@ def stage_codes(stages: Sequence[Series], grid: NightGrid) -> np.ndarray:
     stage = np.concatenate([labels(s, "stage", SLEEP_STAGES) for s in stages])
     for name, code in CODE.items():
         sel = stage == name
-        codes[paint(first[sel], last[sel], size) > 0] = code
+        codes[paint(size, first[sel], last[sel])] = code
     return codes
 
 
@@ -216,13 +211,13 @@ def episodes(series: Sequence[Series], grid: NightGrid) -> Episodes:
     amount = np.bincount(night * len(series) + source, np.nan_to_num(value), minlength=n * len(series))
     keep = source == np.argmax(amount.reshape(n, len(series)), axis=1)[night]
     first, last = grid.epoch(start), grid.epoch(end)
-    painted = keep & bed
+    used = keep & bed
     length = np.maximum(last - first, 1) * EPOCH_MIN
-    density = paint(first[painted], last[painted], size, np.clip(np.nan_to_num(value[painted]) / length[painted], 0, 1))
+    density = painted(size, first[used], last[used], np.clip(np.nan_to_num(value[used]) / length[used], 0, 1))
     window = keep & ~bed
     return Episodes(
         density=density,
-        cover=paint(first[painted], last[painted], size) > 0,
+        cover=paint(size, first[used], last[used]),
         window_total=np.bincount(night[window], np.nan_to_num(value[window]), minlength=n),
         has_window=np.bincount(night[window], minlength=n) > 0,
         unknown=np.bincount(night[keep & np.isnan(value)], minlength=n) > 0,

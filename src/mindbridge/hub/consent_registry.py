@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..privacy.consent import (
@@ -28,7 +28,7 @@ from ..privacy.consent import (
 )
 from ..privacy.errors import ConsentRefused, ConsentWrongGrantee, MalformedInput, UnknownSigner
 from ..privacy.rotation import DeviceList, verify_device_list
-from .db import ConsentRow, HubStateRow, PatientRow, RegistryChangeRow, StatusListRow
+from .db import ConsentRow, PatientRow, RegistryChangeRow, StatusListRow, advance_registry
 
 _device_list = lru_cache(maxsize=4096)(verify_device_list)
 _status_list = lru_cache(maxsize=4096)(read_status_list)
@@ -41,10 +41,7 @@ class NotEnrolled(LookupError):
 
 def bump_version(session: Session, patient: str) -> None:
     """Mark a patient's registry entry changed (in the caller's transaction): cached views of it are rechecked."""
-    version = session.execute(update(HubStateRow).where(HubStateRow.id == 1)
-                              .values(registry_version=HubStateRow.registry_version + 1)
-                              .returning(HubStateRow.registry_version)).scalar_one()
-    session.add(RegistryChangeRow(version=version, patient=patient))
+    session.add(RegistryChangeRow(version=advance_registry(session, 1), patient=patient))
 
 
 def enrol(session: Session, device_list: str, now: dt.datetime) -> DeviceList:

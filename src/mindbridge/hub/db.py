@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -219,6 +220,13 @@ class HubStateRow(Base):
     __tablename__ = "hub_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     registry_version: Mapped[int] = mapped_column(BigInteger)
+
+
+def advance_registry(db: Connection | Session, step: int) -> int:
+    """Lock the registry row for the transaction, add `step` (0 or 1) to its version; the version after."""
+    return int(db.execute(update(HubStateRow).where(HubStateRow.id == 1)
+                          .values(registry_version=HubStateRow.registry_version + step)
+                          .returning(HubStateRow.registry_version)).scalar_one())
 
 
 class RegistryChangeRow(Base):

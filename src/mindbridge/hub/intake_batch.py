@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from ..privacy.consent import Scope
@@ -27,7 +27,7 @@ from ..privacy.errors import PrivacyError
 from ..privacy.replay import refuse_replay
 from ..summary import RiskSummary
 from . import audit
-from .db import EnvelopeRow, HubStateRow, ReplayHighestRow, ReplaySeenRow, SurveyBaselineRow, upsert
+from .db import EnvelopeRow, ReplayHighestRow, ReplaySeenRow, SurveyBaselineRow, advance_registry, upsert
 from .registry_cache import RegistryCache
 
 
@@ -122,9 +122,7 @@ class BatchReplayGuard:
 
 def lock_registry(db: Connection) -> int:
     """Take the registry row's lock for this transaction (orders batches and registry changes); its version."""
-    return int(db.execute(update(HubStateRow).where(HubStateRow.id == 1)
-                          .values(registry_version=HubStateRow.registry_version)
-                          .returning(HubStateRow.registry_version)).scalar_one())
+    return advance_registry(db, 0)
 
 
 def stored_receipts(db: Connection | Session, digests: set[str]) -> dict[str, Receipt]:

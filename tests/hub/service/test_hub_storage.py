@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from collections.abc import Callable
 
 import pytest
 from hubworld import make_kit, recipient_of, register
@@ -97,6 +98,18 @@ events = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 6), st.s
                   max_size=12)
 
 
+def _decide(record: Callable[[str, int, str], None], events: list[tuple[str, int, str]]) -> list[bool]:
+    """Whether `record` accepts each event in turn (False where it raises ReplayDetected)."""
+    decisions = []
+    for sender, seq, envelope in events:
+        try:
+            record(sender, seq, envelope)
+            decisions.append(True)
+        except ReplayDetected:
+            decisions.append(False)
+    return decisions
+
+
 def _decide_in_batches(hub: Hub, events: list[tuple[str, int, str]], per_batch: int) -> list[bool]:
     """Accept or refuse each event with the batch replay guard, `per_batch` events per transaction."""
     decisions = []
@@ -105,12 +118,7 @@ def _decide_in_batches(hub: Hub, events: list[tuple[str, int, str]], per_batch: 
         with hub.engine.begin() as db:
             lock_registry(db)
             guard = BatchReplayGuard(db, {s for s, _, _ in chunk}, {e for _, _, e in chunk})
-            for sender, seq, envelope in chunk:
-                try:
-                    guard.record(sender, seq, envelope)
-                    decisions.append(True)
-                except ReplayDetected:
-                    decisions.append(False)
+            decisions += _decide(guard.record, chunk)
             guard.flush()
     return decisions
 
@@ -121,13 +129,8 @@ def test_database_replay_guard_decides_like_the_reference_guard(hub: Hub, events
                                                                 per_batch: int) -> None:
     run = uuid.uuid4().hex[:8]  # the database outlives one example: fresh names per example
     events = [(f"did:key:z{run}{sender}", seq, f"{run}-{envelope}") for sender, seq, envelope in events]
-    reference, expected = MemoryReplayGuard(), []
-    for sender, seq, envelope in events:
-        try:
-            reference.record(sender, seq, envelope)
-            expected.append(True)
-        except ReplayDetected:
-            expected.append(False)
+    reference = MemoryReplayGuard()
+    expected = _decide(reference.record, events)
     assert _decide_in_batches(hub, events, per_batch) == expected
     with hub.engine.connect() as db:
         stored = BatchReplayGuard(db, {s for s, _, _ in events}, {e for _, _, e in events}).state()
