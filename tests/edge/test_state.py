@@ -1,4 +1,5 @@
-"""The persisted state: resume after a kill gives the same summaries; damage is refused; size stays bounded."""
+"""The persisted state: resume after a kill or a torn save gives the same summaries; damage is refused; saves are
+in place; size stays bounded; earlier layouts are read."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from edge.world import NOW, Clinic, depresjon_series, new_engine
 from mindbridge.datapoints import Kind, Series
 from mindbridge.edge.daily import PER_DAY
 from mindbridge.edge.engine import EdgeEngine, split_days
-from mindbridge.edge.state import EdgeState, StateError, load_state
+from mindbridge.edge.slots import SUPER, slot_size, write_generation
+from mindbridge.edge.state import FORMAT, EdgeState, StateError, load_state, save_state
 from mindbridge.privacy.keys import Identity
 
 DAY0 = dt.date(2024, 1, 1)
@@ -55,22 +57,67 @@ def test_resuming_after_any_day_gives_the_same_summaries(depresjon_dir: Path, tm
         assert got == expected, kill_after
 
 
-def test_damaged_state_is_refused_never_reset(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
-    path = tmp_path / "state"
+def slot_of(data: bytes, generation: int) -> slice:
+    """Where a generation's slot lies in a `/3` state file's bytes."""
+    size = slot_size(data, FORMAT)
+    assert size is not None
+    at = SUPER + (generation % 2) * size
+    return slice(at, at + size)
+
+
+def three_days(path: Path, model_dir: Path, clinic: Clinic) -> EdgeEngine:
     engine = utc_engine(path, model_dir, clinic)
     for k in range(3):
         engine.ingest_day(DAY0 + dt.timedelta(days=k), synthetic_day(DAY0 + dt.timedelta(days=k), k))
+    return engine
+
+
+def test_damaged_state_is_refused_never_reset(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    newest = three_days(path, model_dir, clinic).state.generation
     good = path.read_bytes()
-    flipped = bytearray(good)
-    flipped[len(good) // 2] ^= 0x01
-    for damaged, why in ((good[: len(good) // 3], "truncated"), (bytes(flipped), "bit flip"),
-                         (good.replace(b"/2\n", b"/9\n", 1), "other version"), (b"", "empty")):
+    both = bytearray(good)
+    for generation in (newest, newest - 1):
+        both[slot_of(good, generation).start + 200] ^= 0x01
+    for damaged, why in ((good[: SUPER + 100], "truncated"), (bytes(both), "bit flips"),
+                         (good.replace(b"/3 ", b"/9 ", 1), "other version"), (b"", "empty")):
         path.write_bytes(damaged)
         with pytest.raises(StateError, match=str(path)):
             EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
         assert path.read_bytes() == damaged, why  # nothing was reset
     path.write_bytes(good)
     assert load_state(path).last_day == DAY0 + dt.timedelta(days=2)
+
+
+def test_a_torn_save_falls_back_to_the_generation_before(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    engine = three_days(path, model_dir, clinic)
+    before = path.read_bytes()
+    fourth = DAY0 + dt.timedelta(days=3)
+    expected = engine.ingest_day(fourth, synthetic_day(fourth, 3), now=NOW)
+    after = path.read_bytes()
+    written = slot_of(after, engine.state.generation)
+    for cut in (10, 100, 5000, 40000):  # the crash came after `cut` bytes of the new generation reached the disk
+        torn = before[:written.start] + after[written.start:written.start + cut] + before[written.start + cut:]
+        path.write_bytes(torn)
+        resumed = EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
+        assert resumed.state.last_day == DAY0 + dt.timedelta(days=2), cut
+        assert resumed.ingest_day(fourth, synthetic_day(fourth, 3), now=NOW) == expected, cut
+
+
+def test_saves_overwrite_the_older_slot_in_place(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    engine = three_days(path, model_dir, clinic)
+    inode, size = path.stat().st_ino, path.stat().st_size
+    previous = path.read_bytes()
+    for k in range(3, 6):
+        day = DAY0 + dt.timedelta(days=k)
+        engine.ingest_day(day, synthetic_day(day, k))
+        now = path.read_bytes()
+        assert (path.stat().st_ino, len(now)) == (inode, size)  # no new file: the slot was written in place
+        kept = slot_of(now, engine.state.generation - 1)
+        assert now[kept] == previous[kept]  # the generation before is untouched
+        previous = now
 
 
 def test_init_refuses_to_overwrite_and_open_refuses_another_device(tmp_path: Path, model_dir: Path,
@@ -121,43 +168,43 @@ def test_ring_buffer_keeps_exactly_the_last_window_of_days(gaps: list[int], wind
         d = state.first_day + dt.timedelta(days=row)
         expected = fed.get(d, np.full(PER_DAY, np.nan))
         assert np.array_equal(values, expected, equal_nan=True)
-    restored = EdgeState.from_bytes(state.to_bytes(), "mem")
+    restored = EdgeState.from_payload(state.payload(), "mem")
     assert np.array_equal(restored.counts, state.counts, equal_nan=True) and restored.first_day == state.first_day
 
 
-def test_a_state_of_the_earlier_layout_is_still_read(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+def test_states_of_the_earlier_layouts_are_read_and_saved_anew(tmp_path: Path, model_dir: Path,
+                                                               clinic: Clinic) -> None:
     path = tmp_path / "state"
-    engine = utc_engine(path, model_dir, clinic)
-    for k in range(3):
-        engine.ingest_day(DAY0 + dt.timedelta(days=k), synthetic_day(DAY0 + dt.timedelta(days=k), k))
-    state = engine.state
-    header = json.loads(state.to_bytes().split(b"\n", 3)[2])
+    state = three_days(path, model_dir, clinic).state
+    payload = state.payload()
+    header = json.loads(payload.split(b"\n", 1)[0])
     packed = {name: base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
               for name, a in (("counts", state.counts), ("features", state.features),
                               ("probability", state.probability))}
     header["counts"]["data"] = packed["counts"]
     header.update(features=packed["features"], probability=packed["probability"])
-    body = zlib.compress(json.dumps(header).encode("utf-8"))
-    path.write_bytes(b"mindbridge-edge-state/1\n" + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body)
-    old = load_state(path)
-    assert old.seq == state.seq and old.days == state.days and old.first_day == state.first_day
-    for mine, theirs in ((old.counts, state.counts), (old.features, state.features),
-                         (old.probability, state.probability)):
-        assert np.array_equal(mine, theirs, equal_nan=True)
+    v1 = zlib.compress(json.dumps(header).encode("utf-8"))
+    for version, body in ((1, v1), (2, payload)):
+        path.write_bytes(f"mindbridge-edge-state/{version}\n".encode("ascii")
+                         + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body)
+        old = load_state(path)
+        assert old.seq == state.seq and old.days == state.days and old.first_day == state.first_day, version
+        for mine, theirs in ((old.counts, state.counts), (old.features, state.features),
+                             (old.probability, state.probability)):
+            assert np.array_equal(mine, theirs, equal_nan=True), version
+        save_state(old, path)
+        assert slot_size(path.read_bytes(), FORMAT) is not None and load_state(path).days == state.days, version
 
 
 def test_impossible_values_in_a_state_are_refused(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
     path = tmp_path / "state"
-    engine = utc_engine(path, model_dir, clinic)
-    for k in range(3):
-        engine.ingest_day(DAY0 + dt.timedelta(days=k), synthetic_day(DAY0 + dt.timedelta(days=k), k))
-    head, _, body = path.read_bytes().split(b"\n", 2)
-    text, _, raw = body.partition(b"\n")
+    text, _, raw = three_days(path, model_dir, clinic).state.payload().partition(b"\n")
     impossible = {"shifts": {"sleep_total": [7, "2024-01-02", "2024-01-03"]},  # direction neither +1 nor -1
                   "cusum": {"l5": [2.0, 0.0, -1, -1]},  # a positive sum without a start day
                   "days": json.loads(text)["days"][::-1]}  # history out of order
     for key, value in [*impossible.items(), ("shifts", {"m10": [1, "2024-01-05", "2024-01-03"]})]:  # onset late
         resealed = json.dumps(json.loads(text) | {key: value}, separators=(",", ":")).encode("utf-8") + b"\n" + raw
-        path.write_bytes(head + b"\n" + hashlib.sha256(resealed).hexdigest().encode("ascii") + b"\n" + resealed)
+        path.unlink()
+        write_generation(path, FORMAT, 1, resealed, 0)
         with pytest.raises(StateError, match=str(path)):
             load_state(path)

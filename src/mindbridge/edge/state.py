@@ -1,4 +1,4 @@
-"""One patient's persisted edge state: a small, versioned, checksummed file written atomically.
+"""One patient's persisted edge state: a small, versioned, checksummed file, saved so that a crash never loses it.
 
 What it holds, all bounded: the last `window_days` days of minute counts (a ring buffer, the raw input
 of the trailing-window biomarkers), the last `HISTORY_DAYS` days of daily features and model
@@ -6,13 +6,16 @@ probabilities (the personal baseline's input), each key biomarker's CUSUM sums a
 shift, the last processed day, the device's envelope sequence number, and the model and signers the
 device was set up with.
 
-File layout (`mindbridge-edge-state/2`): the format line, the SHA-256 (hex) of the rest, then the rest: one
-line of JSON (identity, model, days, array shapes) followed by the arrays as little-endian float64 bytes in
-the order counts, features, probability. Uncompressed on purpose: compression cost more CPU than all the
-day's biomarkers but one family; the file is about 6 KB plus 11.5 KB per window day (87 KB at 7). Files of
-the earlier `/1` layout (zlib-compressed JSON with base64 arrays) are still read, with the CUSUM starting
-afresh. A file that is truncated, altered, of another version or holding impossible values is refused with
-`StateError`, never silently reset.
+File layout (`mindbridge-edge-state/3`): a slot file (`edge.slots`) whose two slots hold the two newest
+generations, each a payload of one line of JSON (identity, model, days, array shapes) followed by the arrays
+as little-endian float64 bytes in the order counts, features, probability. A day's save overwrites the older
+slot in place, so it costs one write and one `fdatasync`; a torn write falls back to the generation before.
+Uncompressed on purpose: compression cost more CPU than all the day's biomarkers but one family; a payload
+is about 6 KB plus 11.5 KB per window day (87 KB at 7), the file two slots of that rounded up to 4 KiB.
+Files of the earlier layouts are still read: `/2` (format line, SHA-256, one payload) and `/1`
+(zlib-compressed JSON with base64 arrays, the CUSUM starting afresh); the next save writes `/3`. A file
+that is truncated, altered, of another version or holding impossible values is refused with `StateError`,
+never silently reset.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +34,13 @@ import numpy as np
 
 from ..models.robust import Cusum, Shift
 from .daily import COLUMNS, PER_DAY
+from .slots import SlotError, read_newest, slot_size, write_generation
 
-FORMAT = "mindbridge-edge-state/2"
+FORMAT = "mindbridge-edge-state/3"
+FORMAT_V2 = "mindbridge-edge-state/2"
 FORMAT_V1 = "mindbridge-edge-state/1"
 HISTORY_DAYS = 29  # the day itself and the 28 days of its personal baseline
+HEADER_ROOM = 6144  # the JSON header line was 2.3 KB with one signer and 16 days; a longer one gets larger slots
 DEFAULT_WINDOW_DAYS = 7
 
 
@@ -74,6 +79,8 @@ class EdgeState:
     probability: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
     cusums: dict[str, Cusum] = field(default_factory=dict)
     shifts: dict[str, Shift] = field(default_factory=dict)
+    generation: int = 0  # the number of the file's newest generation (0: never saved)
+    slot_bytes: int = 0  # the slot size of the file it came from (0: not a `/3` file)
 
     def __post_init__(self) -> None:
         if self.window_days < 2:
@@ -103,8 +110,8 @@ class EdgeState:
         self.probability = np.r_[self.probability, probability][-HISTORY_DAYS:]
         self.days = [*self.days, day][-HISTORY_DAYS:]
 
-    def to_bytes(self) -> bytes:
-        """The file's bytes: format line, checksum line, JSON header line, then the arrays' raw bytes."""
+    def payload(self) -> bytes:
+        """One generation's bytes: a JSON header line, then the arrays' raw little-endian float64 bytes."""
         header = {
             "subject": self.subject, "device": self.device, "tz": self.tz, "source": self.source,
             "model": {"id": self.model_id, "version": self.model_version, "sha256": self.model_sha256},
@@ -116,34 +123,54 @@ class EdgeState:
             "shifts": {name: [s.direction, s.onset.isoformat(), s.signalled.isoformat()]
                        for name, s in self.shifts.items()},
         }
-        body = b"".join([json.dumps(header, separators=(",", ":")).encode("utf-8"), b"\n",
+        return b"".join([json.dumps(header, separators=(",", ":")).encode("utf-8"), b"\n",
                          *(np.ascontiguousarray(a, dtype="<f8").tobytes()
                            for a in (self.counts, self.features, self.probability))])
-        return f"{FORMAT}\n{hashlib.sha256(body).hexdigest()}\n".encode("ascii") + body
+
+    def capacity(self) -> int:
+        """Bytes a payload of this state can grow to once its window and history are full (header room included)."""
+        return HEADER_ROOM + 8 * (self.window_days * PER_DAY + HISTORY_DAYS * (len(COLUMNS) + 1))
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> EdgeState:
-        """Parse and check a state file's bytes; StateError names the file and what is wrong."""
+        """Parse and check a state file's bytes (any layout); StateError names the file and what is wrong."""
+        if slot_size(data, FORMAT) is not None:
+            try:
+                newest = read_newest(data, FORMAT, where)
+            except SlotError as exc:
+                raise StateError(f"{exc}; refusing to reset it (restore a backup or run `mindbridge edge init` "
+                                 "deliberately)") from exc
+            state = cls.from_payload(newest.payload, where)
+            state.generation, state.slot_bytes = newest.number, newest.slot_bytes
+            return state
         head, _, rest = data.partition(b"\n")
         version = head.decode("ascii", "replace")
-        if version not in (FORMAT, FORMAT_V1):
+        if version not in (FORMAT_V2, FORMAT_V1):
             raise StateError(f"{where}: not a {FORMAT} file (first line {head[:40]!r})")
         digest, _, body = rest.partition(b"\n")
         if hashlib.sha256(body).hexdigest().encode("ascii") != digest:
             raise StateError(f"{where}: checksum mismatch: the file is truncated or corrupted; refusing to "
                              "reset it (restore a backup or run `mindbridge edge init` deliberately)")
+        if version == FORMAT_V2:
+            return cls.from_payload(body, where)
         try:
-            if version == FORMAT_V1:
-                header = json.loads(zlib.decompress(body))
-                arrays: list[bytes | str] = [header["counts"]["data"], header["features"], header["probability"]]
-            else:
-                text, _, raw = body.partition(b"\n")
-                header = json.loads(text)
-                arrays = _split(raw, len(header["days"]), int(header["counts"]["rows"]), where)
-            return cls._of(header, arrays, where)
+            header = json.loads(zlib.decompress(body))
+            return cls._of(header, [header["counts"]["data"], header["features"], header["probability"]], where)
         except StateError:
             raise
         except (zlib.error, ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"{where}: damaged state body ({type(exc).__name__}: {exc})") from exc
+
+    @classmethod
+    def from_payload(cls, payload: bytes, where: str) -> EdgeState:
+        """The state one generation's bytes describe, its values checked."""
+        try:
+            text, _, raw = payload.partition(b"\n")
+            header = json.loads(text)
+            return cls._of(header, _split(raw, len(header["days"]), int(header["counts"]["rows"]), where), where)
+        except StateError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{where}: damaged state body ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
@@ -197,13 +224,10 @@ def _split(raw: bytes, days: int, rows: int, where: str) -> list[bytes | str]:
 
 
 def save_state(state: EdgeState, path: Path) -> None:
-    """Write the state atomically: a temporary file in the same folder, fsync, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(state.to_bytes())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write the state as the file's next generation: in place into the older slot, fsynced (`edge.slots`)."""
+    state.generation += 1
+    state.slot_bytes = write_generation(path, FORMAT, state.generation, state.payload(),
+                                        state.slot_bytes or state.capacity())
 
 
 def load_state(path: Path) -> EdgeState:
