@@ -69,15 +69,15 @@ def transition_rates(grid: EpochGrid) -> tuple[np.ndarray, np.ndarray]:
     """Per-day rest→activity and activity→rest transition probabilities per minute."""
     x, worn = grid.filled.ravel(), grid.worn.ravel()
     rest, active = worn & (x == 0), x > 0
-    both = np.append(worn[:-1] & worn[1:], False)
+    both = np.concatenate((worn[:-1] & worn[1:], [False]))
     shape = grid.counts.shape
 
     def per_day(a: np.ndarray) -> np.ndarray:
         return np.asarray(a.reshape(shape).sum(axis=1), dtype=float)
 
     from_rest, from_active = rest & both, active & both
-    ra = per_day(from_rest & np.append(active[1:], False))
-    ar = per_day(from_active & np.append(rest[1:], False))
+    ra = per_day(from_rest & np.concatenate((active[1:], [False])))
+    ar = per_day(from_active & np.concatenate((rest[1:], [False])))
     with np.errstate(invalid="ignore", divide="ignore"):
         return (ra / per_day(from_rest) / grid.epoch_minutes, ar / per_day(from_active) / grid.epoch_minutes)
 
@@ -89,8 +89,8 @@ def activity_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]
     total = x.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / n
-        sd = np.sqrt(np.sum(np.where(worn, x - mean[:, None], 0.0) ** 2, axis=1) / (n - 1)) / grid.epoch_minutes
-        zero = np.sum(worn & (x == 0), axis=1) / n
+        sd = np.sqrt((np.where(worn, x - mean[:, None], 0.0) ** 2).sum(axis=1) / (n - 1)) / grid.epoch_minutes
+        zero = (worn & (x == 0)).sum(axis=1) / n
     kra, kar = transition_rates(grid)
     any_worn = n > 0
     return grid.days, {

@@ -34,7 +34,7 @@ from .activity import GARCIA_CEJA
 from .base import Feature, coverage_column
 from .circadian import MIN_DAY_COVERAGE, WITTING
 from .epochs import EpochGrid, epoch_grid, main_activity, runs
-from .rowstats import row_quantiles
+from .rowstats import nan_sum, row_quantiles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,10 +91,10 @@ FEATURES = (
 
 def _row_stats(values: np.ndarray, enough: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row means and sample standard deviations of a NaN-masked array, NaN where `enough` is False."""
-    n = np.sum(~np.isnan(values), axis=1)
+    n = (~np.isnan(values)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(values, axis=1) / n
-        sd = np.sqrt(np.nansum((values - mean[:, None]) ** 2, axis=1) / (n - 1))
+        mean = nan_sum(values, axis=1) / n
+        sd = np.sqrt(nan_sum((values - mean[:, None]) ** 2, axis=1) / (n - 1))
     return np.where(enough, mean, np.nan), np.where(enough & (n > 1), sd, np.nan)
 
 
@@ -107,8 +107,8 @@ def _row_correlation(a: np.ndarray, b: np.ndarray, minimum: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         da = np.where(both, a - a.sum(axis=1, keepdims=True) / n[:, None], 0.0)
         db = np.where(both, b - b.sum(axis=1, keepdims=True) / n[:, None], 0.0)
-        sa, sb = np.sum(da * da, axis=1), np.sum(db * db, axis=1)
-        r = np.sum(da * db, axis=1) / np.sqrt(sa * sb)
+        sa, sb = (da * da).sum(axis=1), (db * db).sum(axis=1)
+        r = (da * db).sum(axis=1) / np.sqrt(sa * sb)
     constant = (sa <= FLAT * n) | (sb <= FLAT * n)  # rounding residue of a constant row, not variance
     return np.where((n >= max(minimum, 3)) & ~constant, r, np.nan)
 
@@ -123,7 +123,7 @@ def rest_exponent(bouts: np.ndarray, minimum: int = MIN_REST_EPOCHS) -> float:
     d = d[d >= minimum]
     if len(d) < MIN_BOUTS:
         return float("nan")
-    return float(len(d) / np.sum(np.log(d / (minimum - 0.5))))
+    return float(len(d) / np.log(d / (minimum - 0.5)).sum())
 
 
 def _rest_exponents(masked: np.ndarray, enough: np.ndarray) -> np.ndarray:
@@ -131,7 +131,8 @@ def _rest_exponents(masked: np.ndarray, enough: np.ndarray) -> np.ndarray:
     out = np.full(len(masked), np.nan)
     for day in np.flatnonzero(enough):
         x = masked[day]
-        rest = ~np.isnan(x) & (x < REST_FRACTION * np.nanmean(x))
+        present = ~np.isnan(x)
+        rest = present & (x < REST_FRACTION * (nan_sum(x) / present.sum()))
         starts, ends = runs(rest)
         out[day] = rest_exponent(ends - starts)
     return out
@@ -142,7 +143,7 @@ def _clock_mean(logged: np.ndarray, worn: np.ndarray, hours: tuple[float, float]
     part = slice(round(hours[0] * per_hour), round(hours[1] * per_hour))
     n = worn[:, part].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(logged[:, part], axis=1) / n
+        mean = nan_sum(logged[:, part], axis=1) / n
     return np.where(2 * n >= part.stop - part.start, mean, np.nan)
 
 
@@ -160,20 +161,26 @@ def _hourly_entropy(per_minute: np.ndarray, worn: np.ndarray, per_hour: int) -> 
     days = len(per_minute)
     hourly_worn = worn.reshape(days, 24, per_hour).sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        hourly = np.nansum(per_minute.reshape(days, 24, per_hour), axis=2) / hourly_worn
+        hourly = nan_sum(per_minute.reshape(days, 24, per_hour), axis=2) / hourly_worn
         hourly = np.where(2 * hourly_worn >= per_hour, hourly, np.nan)
-        share = hourly / np.nansum(hourly, axis=1, keepdims=True)
-        entropy = -np.nansum(np.where(share > 0, share * np.log(share), 0.0), axis=1) / np.log(24)
-    used = np.sum(~np.isnan(hourly), axis=1)
-    return np.where((used > 0) & (np.nansum(hourly, axis=1) > 0), entropy, np.nan)
+        total = nan_sum(hourly, axis=1, keepdims=True)
+        share = hourly / total
+        entropy = -nan_sum(np.where(share > 0, share * np.log(share), 0.0), axis=1) / np.log(24)
+    used = (~np.isnan(hourly)).sum(axis=1)
+    return np.where((used > 0) & (total[:, 0] > 0), entropy, np.nan)
 
 
-def profile_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The activity-profile family's local days (`datetime64[D]`) and daily feature columns from one epoch grid."""
-    per_minute = grid.masked / grid.epoch_minutes
-    logged = np.log1p(np.clip(per_minute, 0.0, None))
-    worn = grid.worn
-    cover = grid.coverage()
+def profile_columns(grid: EpochGrid, skip: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The activity-profile family's local days (`datetime64[D]`) and daily feature columns from one epoch grid.
+
+    The first `skip` days get no columns: they serve only as the day before in the day-to-day autocorrelation
+    (the edge passes its last two days and skips one).
+    """
+    logged_all = np.log1p(np.maximum(grid.masked / grid.epoch_minutes, 0.0))
+    previous = np.concatenate([np.full((1, grid.per_day), np.nan), logged_all[:-1]])[skip:]
+    masked, worn, logged = grid.masked[skip:], grid.worn[skip:], logged_all[skip:]
+    per_minute = masked / grid.epoch_minutes
+    cover = grid.coverage()[skip:]
     enough = cover >= MIN_DAY_COVERAGE
     log_mean, log_sd = _row_stats(logged, enough)
     mean, sd = _row_stats(per_minute, enough)
@@ -192,14 +199,13 @@ def profile_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]
     night = _clock_mean(night_part, ~np.isnan(night_part), (0, night_part.shape[1] / per_hour), per_hour)
     columns["activity_day_night"] = np.where(enough, np.log1p(day) - np.log1p(night), np.nan)
     flat = logged.ravel()
-    lag1 = _row_correlation(logged, np.append(flat[1:], np.nan).reshape(logged.shape), grid.per_day // 2)
+    lag1 = _row_correlation(logged, np.concatenate([flat[1:], [np.nan]]).reshape(logged.shape), grid.per_day // 2)
     columns["activity_lag1_autocorrelation"] = np.where(enough, lag1, np.nan)
-    previous = np.vstack([np.full((1, grid.per_day), np.nan), logged[:-1]])
     columns["activity_day_autocorrelation"] = _row_correlation(logged, previous, grid.per_day // 2)
     columns["activity_hourly_entropy"] = np.where(enough, _hourly_entropy(per_minute, worn, int(per_hour)), np.nan)
-    columns["activity_rest_exponent"] = _rest_exponents(grid.masked, enough)
+    columns["activity_rest_exponent"] = _rest_exponents(masked, enough)
     columns[coverage_column("activity_profile")] = cover
-    return grid.days, columns
+    return grid.days[skip:], columns
 
 
 class ActivityProfile:

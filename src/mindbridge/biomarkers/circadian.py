@@ -117,7 +117,8 @@ def _hour_terms(hours: np.ndarray, firsts: np.ndarray) -> np.ndarray:
     step_ok.ravel()[1:] = valid.ravel()[1:] & valid.ravel()[:-1]
     step_ok[firsts, 0] = False
     steps = np.zeros(days * 24)
-    steps[1:] = np.diff(x.ravel())
+    flat = x.ravel()
+    steps[1:] = flat[1:] - flat[:-1]
     return np.stack([x, valid, x * x, (steps * steps).reshape(days, 24) * step_ok, step_ok], axis=1)
 
 
@@ -145,7 +146,7 @@ def stability_variability(hours: np.ndarray, window: int, ddof: int = 0) -> tupl
     carries every windowed sum; the step into a window's first hour comes from outside it and is left out.
     """
     terms = _hour_terms(hours, np.zeros(1, dtype=np.int64))
-    cumulative = np.concatenate([np.zeros((1, 5, 24)), np.cumsum(terms, axis=0)])
+    cumulative = np.concatenate([np.zeros((1, 5, 24)), terms.cumsum(axis=0)])
     ends = np.arange(1, len(hours) + 1)
     first = np.maximum(ends - window, 0)
     sums = cumulative[ends] - cumulative[first]
@@ -158,7 +159,8 @@ def lmx(profiles: np.ndarray, epochs: int, lowest: bool) -> tuple[np.ndarray, np
 
     NaN values are left out of a window's mean; a row with no valid value gives NaN and index -1.
     """
-    p = np.atleast_2d(np.asarray(profiles, dtype=float))
+    p = np.asarray(profiles, dtype=float)
+    p = p.reshape(1, -1) if p.ndim < 2 else p
     rows, n = p.shape
     valid = ~np.isnan(p)
     complete = bool(valid.all())
@@ -167,7 +169,7 @@ def lmx(profiles: np.ndarray, epochs: int, lowest: bool) -> tuple[np.ndarray, np
     if not complete:
         run[1, :, 1:n + 1] = valid
     run[:, :, n + 1:] = run[:, :, 1:epochs]
-    np.cumsum(run, axis=2, out=run)
+    run.cumsum(axis=2, out=run)
     sums = run[:, :, epochs:] - run[:, :, :n]
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums[0] / (epochs if complete else sums[1])
@@ -230,10 +232,10 @@ def cosinor(per_minute: np.ndarray, epoch_s: int) -> dict[str, np.ndarray]:
     beta = np.full((len(y), 3), np.nan)
     if solvable.any():
         beta[solvable] = np.linalg.solve(a[solvable], rhs[solvable][..., None])[..., 0]
-    yy = np.sum(y0 ** 2, axis=1)
+    yy = (y0 ** 2).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         sst = yy - rhs[:, 0] ** 2 / sums[:, 0]
-        sse = yy - np.sum(beta * rhs, axis=1)
+        sse = yy - (beta * rhs).sum(axis=1)
         r2 = np.where(sst > 0, 1.0 - sse / sst, np.nan)
     amplitude = np.hypot(beta[:, 1], beta[:, 2])
     flat = amplitude <= 1e-9 * np.maximum(np.abs(beta[:, 0]), 1.0)  # no rhythm: the phase would be rounding noise

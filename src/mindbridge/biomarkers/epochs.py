@@ -94,7 +94,7 @@ class EpochGrid:
 
     def coverage(self) -> np.ndarray:
         """Fraction of each day's epochs that are present and worn."""
-        return np.asarray(self.worn.mean(axis=1), dtype=float)
+        return self.worn.sum(axis=1, dtype=float) / self.worn.shape[1]
 
     def last_days(self, n: int) -> EpochGrid:
         """The grid of its last `n` days (all of it when it is shorter), non-wear flags kept."""
@@ -105,12 +105,16 @@ class EpochGrid:
 
 def infer_epoch(times_ns: np.ndarray) -> int:
     """The epoch length in whole seconds: the most common positive gap between sorted times."""
-    gaps = np.diff(np.asarray(times_ns, dtype=np.int64))
+    times = np.asarray(times_ns, dtype=np.int64)
+    gaps = times[1:] - times[:-1]
     gaps = gaps[gaps > 0]
     if len(gaps) == 0:
         raise EpochError("cannot infer the epoch length from fewer than two distinct times")
-    values, counts = np.unique(gaps, return_counts=True)
-    epoch_ns = int(values[np.argmax(counts)])
+    if gaps.min() == gaps.max():  # a regular series: no need to count the gaps
+        epoch_ns = int(gaps[0])
+    else:
+        values, counts = np.unique(gaps, return_counts=True)
+        epoch_ns = int(values[np.argmax(counts)])
     if epoch_ns % _NS or DAY_S % (epoch_ns // _NS):
         raise EpochError(f"epoch of {epoch_ns / _NS:g} s does not divide a day into whole epochs")
     return epoch_ns // _NS
@@ -126,21 +130,22 @@ def activity_level(counts: np.ndarray) -> float:
     rank = LEVEL_PERCENTILE / 100 * (len(nonzero) - 1)
     lo = int(rank)
     hi = min(lo + 1, len(nonzero) - 1)
-    part = np.partition(nonzero, (lo, hi))
-    a, b, t = float(part[lo]), float(part[hi]), rank - lo
+    nonzero.partition((lo, hi))  # a copy already
+    a, b, t = float(nonzero[lo]), float(nonzero[hi]), rank - lo
     return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Starts and ends (exclusive) of the runs of True in a flat boolean array."""
-    edges = np.diff(np.concatenate(([False], mask, [False])).view(np.int8))
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    padded = np.concatenate(([False], mask, [False])).view(np.int8)
+    edges = padded[1:] - padded[:-1]
+    return (edges == 1).nonzero()[0], (edges == -1).nonzero()[0]
 
 
 def painted(n: int, starts: np.ndarray, ends: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     """Per position of `n`, the summed weight (default 1) of the [start, end) pairs covering it (pairs may overlap)."""
     marks = np.bincount(starts, weight, minlength=n + 1) - np.bincount(ends, weight, minlength=n + 1)
-    return np.cumsum(marks[:-1])
+    return marks[:-1].cumsum()
 
 
 def paint(n: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -150,7 +155,7 @@ def paint(n: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 def _window_sums(x: np.ndarray, width: int) -> np.ndarray:
     """Sums of `x` over every window of `width` consecutive elements."""
-    c = np.cumsum(np.concatenate(([0.0], x)))
+    c = np.concatenate(([0.0], x)).cumsum()
     return np.asarray(c[width:] - c[:-width])
 
 
@@ -167,7 +172,7 @@ def nonwear(counts: np.ndarray, epoch_s: int, minutes: float = NONWEAR_MINUTES) 
     mean = _window_sums(x, width) / width
     var = _window_sums(x * x, width) / width - mean * mean
     still = (n == width) & (mean <= STILL_MEAN * level) & (var <= (STILL_SD * level) ** 2)
-    starts = np.flatnonzero(still)
+    starts = still.nonzero()[0]
     mask = paint(len(flat), starts, starts + width)
     gap_starts, gap_ends = runs(~mask)
     knock = (gap_ends - gap_starts) * epoch_s <= SPIKE_MINUTES * 60
@@ -217,7 +222,7 @@ def _build_grid(series: Series, epoch_s: int | None, detect_nonwear: bool) -> Ep
         present[slot[0]:slot[-1] + 1] = True
         counts[present] = np.bincount(slot, weights=values, minlength=size)[present]
     else:
-        if len(slot) > 1 and bool(np.any(np.diff(slot) <= 0)):
+        if len(slot) > 1 and bool((slot[1:] <= slot[:-1]).any()):
             slot, first = np.unique(slot, return_index=True)
             values = values[first]
         counts[slot] = values

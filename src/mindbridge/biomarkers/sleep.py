@@ -79,19 +79,19 @@ def nights(labels: np.ndarray) -> np.ndarray:
 def main_periods(night_labels: np.ndarray, epoch_minutes: float) -> dict[str, np.ndarray]:
     """Main sleep period of every night row: onset and end epoch, sleep, wake and interruption counts."""
     n_nights, per = night_labels.shape
-    out = {k: np.full(n_nights, np.nan) for k in ("onset", "end", "sleep", "wake", "interruptions")}
+    out = dict(zip(("onset", "end", "sleep", "wake", "interruptions"), np.full((5, n_nights), np.nan), strict=True))
     width = per + 1  # a missing column after each night keeps periods inside their night
     lab = np.concatenate([night_labels, np.full((n_nights, 1), MISSING, dtype=night_labels.dtype)], axis=1).ravel()
     starts, ends = runs(lab == SLEEP)
     if len(starts) == 0:
         return out
-    wake_cum = np.concatenate(([0], np.cumsum(lab == WAKE)))
+    wake_cum = np.concatenate(([0], (lab == WAKE).cumsum()))
     gap = starts[1:] - ends[:-1]
     joined = (wake_cum[starts[1:]] - wake_cum[ends[:-1]] == gap) & (gap * epoch_minutes < MERGE_GAP_MINUTES)
     new = np.concatenate(([True], ~joined))
-    block = np.cumsum(new) - 1
+    block = new.cumsum() - 1
     amount = np.bincount(block, weights=ends - starts)
-    b_start, b_end = starts[new], ends[np.append(~joined, True)]
+    b_start, b_end = starts[new], ends[np.concatenate((~joined, [True]))]
     b_night = b_start // width
     order = np.lexsort((-amount, b_night))
     first = order[np.concatenate(([True], b_night[order][1:] != b_night[order][:-1]))]
@@ -111,9 +111,9 @@ def sleep_regularity(labels: np.ndarray, window: int = SRI_DAYS) -> np.ndarray:
     """
     scored = labels >= 0
     both = scored[1:] & scored[:-1]
-    same = np.concatenate(([0], np.sum(both & (labels[1:] == labels[:-1]), axis=1)))
-    pairs = np.concatenate(([0], np.sum(both, axis=1)))
-    c_same, c_pairs = np.concatenate(([0], np.cumsum(same))), np.concatenate(([0], np.cumsum(pairs)))
+    same = np.concatenate(([0], (both & (labels[1:] == labels[:-1])).sum(axis=1)))
+    pairs = np.concatenate(([0], both.sum(axis=1)))
+    c_same, c_pairs = np.concatenate(([0], same.cumsum())), np.concatenate(([0], pairs.cumsum()))
     ends = np.arange(1, len(labels) + 1)
     lo = np.maximum(ends - window + 1, 0)  # pairs whose later day is in the window
     s, p = c_same[ends] - c_same[lo], c_pairs[ends] - c_pairs[lo]
@@ -126,7 +126,7 @@ def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
     """The sleep family's wake-up days (`datetime64[D]`) and feature columns, nights with data only."""
     scored = score_epochs(grid.filled, grid.worn, grid.epoch_s, method, scale).label.reshape(grid.counts.shape)
     night = nights(scored)
-    cover = np.mean(night != MISSING, axis=1)
+    cover = (night != MISSING).sum(axis=1, dtype=float) / night.shape[1]
     mp = main_periods(night, grid.epoch_minutes)
     h = grid.epoch_s / 3600.0
     ok = cover >= MIN_NIGHT_COVERAGE
@@ -141,9 +141,9 @@ def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
         "sleep_awakenings": mp["interruptions"],
     }
     columns = {k: np.where(ok, v, np.nan)[cover > 0] for k, v in nightly.items()}
-    columns["sleep_regularity_index"] = np.append(sleep_regularity(scored), np.nan)[cover > 0]
+    columns["sleep_regularity_index"] = np.concatenate((sleep_regularity(scored), [np.nan]))[cover > 0]
     columns[coverage_column("sleep")] = cover[cover > 0]
-    days = np.append(grid.days, grid.days[-1] + np.timedelta64(1, "D"))
+    days = np.concatenate((grid.days, [grid.days[-1] + np.timedelta64(1, "D")]))
     return days[cover > 0], columns
 
 

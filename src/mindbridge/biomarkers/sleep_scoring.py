@@ -152,15 +152,16 @@ def sadeh(reference_per_minute: np.ndarray) -> np.ndarray:
 
 def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Run values and lengths of an int8 label array."""
-    starts = np.concatenate(([0], np.flatnonzero(labels[1:] != labels[:-1]) + 1))
-    return labels[starts], np.diff(np.concatenate((starts, [len(labels)])))
+    starts = np.concatenate(([0], (labels[1:] != labels[:-1]).nonzero()[0] + 1))
+    bounds = np.concatenate((starts, [len(labels)]))
+    return labels[starts], bounds[1:] - bounds[:-1]
 
 
 def _merge(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Runs with empty ones dropped and neighbours of equal value joined."""
     keep = lengths > 0
     values, lengths = values[keep], lengths[keep]
-    new = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    new = np.concatenate(([True], values[1:] != values[:-1])).nonzero()[0]
     return values[new], np.add.reduceat(lengths, new)
 
 
@@ -176,16 +177,16 @@ def webster(labels: np.ndarray, epoch_minutes: float = 1.0) -> np.ndarray:
         return lab.copy()
     per_minute = 1.0 / epoch_minutes  # rules in minutes, runs in epochs
     values, lengths = _runs(lab)
-    wake_before = np.zeros_like(lengths)
+    wake_before = np.zeros(lengths.shape, lengths.dtype)
     wake_before[1:] = np.where(values[:-1] == WAKE, lengths[:-1], 0)
-    rule = np.searchsorted(np.array([4.0, 10.0, 15.0]) * per_minute, wake_before, side="right")
+    rule = (np.array([4.0, 10.0, 15.0]) * per_minute).searchsorted(wake_before, side="right")
     head = np.ceil(np.array([0.0, 1.0, 3.0, 4.0]) * per_minute).astype(np.int64)[rule]
     cut = np.minimum(head, lengths) * (values == SLEEP)
     lengths = lengths - cut
     lengths[:-1] += cut[1:]  # the cut head joins the wake run before it
     values, lengths = _merge(values, lengths)
     wake = np.where(values == WAKE, lengths, 0)
-    around = np.zeros_like(wake)  # the shorter of the wake runs on either side (0 at the ends)
+    around = np.zeros(wake.shape, wake.dtype)  # the shorter of the wake runs on either side (0 at the ends)
     np.minimum(wake[:-2], wake[2:], out=around[1:-1])
     short = (values == SLEEP) & (((lengths <= 6 * per_minute) & (around >= 10 * per_minute))
                                  | ((lengths <= 10 * per_minute) & (around >= 20 * per_minute)))
@@ -206,7 +207,7 @@ def score_epochs(filled: np.ndarray, valid: np.ndarray, epoch_s: int, method: Me
     """Score epochs given as counts with 0 where missing and a validity mask (an epoch grid's own layout)."""
     if method not in METHODS:
         raise ValueError(f"unknown scoring method {method!r}; choose one of {', '.join(METHODS)}")
-    x, ok, k = to_minutes(np.ravel(filled), np.ravel(valid), epoch_s)
+    x, ok, k = to_minutes(np.asarray(filled).ravel(), np.asarray(valid).ravel(), epoch_s)
     factor = count_scale(x) if scale is None else scale
     if method == "cole-kripke":
         weighted, weight = cole_kripke_sums(x), _CK_SCALE * factor

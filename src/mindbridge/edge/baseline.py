@@ -36,7 +36,7 @@ def robust_z(today: np.ndarray, past: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
     z is NaN with fewer than `MIN_DAYS` days, a zero MAD, or no value today.
     """
-    days = np.count_nonzero(~np.isnan(past), axis=0)
+    days = (~np.isnan(past)).sum(axis=0)
     enough = days >= MIN_DAYS
     median = np.where(enough, row_quantiles(past.T, [0.5])[0], np.nan)
     mad = np.where(enough, row_quantiles(np.abs(past - median).T, [0.5])[0], np.nan)

@@ -50,7 +50,7 @@ def feature_units() -> Mapping[str, tuple[str, str]]:
 
 def window_grid(counts: np.ndarray, first_day: dt.date) -> EpochGrid:
     """Minute counts `(days, 1440)` (NaN missing) as an epoch grid with non-wear flagged, leading empty days cut."""
-    rows = np.flatnonzero(~np.isnan(counts).all(axis=1))
+    rows = (~np.isnan(counts).all(axis=1)).nonzero()[0]
     start = int(rows[0]) if len(rows) else len(counts) - 1
     kept = counts[start:]
     worn = ~np.isnan(kept) & ~nonwear(kept, EPOCH_S)
@@ -78,10 +78,11 @@ def newest_day(counts: np.ndarray, first_day: dt.date, source: str) -> dict[str,
     circadian.update(interdaily_stability_7d=stability[-1:], intradaily_variability_7d=variability[-1:])
     days, sleep = sleep_columns(grid, "cole-kripke", 1.0 if source in REFERENCE_DEVICES else None)
     # Every profile feature is the day's own but the day-to-day autocorrelation, which needs the day before.
-    _, profile = profile_columns(grid.last_days(2))
+    recent = grid.last_days(2)
+    _, profile = profile_columns(recent, skip=recent.n_days - 1)
     for columns in (activity, circadian, profile):
         out.update({k: float(v[-1]) for k, v in columns.items() if k in out})
-    at = np.flatnonzero(days == grid.days[-1])
+    at = (days == grid.days[-1]).nonzero()[0]
     if len(at):
         out.update({k: float(v[at[0]]) for k, v in sleep.items()})
     return out

@@ -60,8 +60,8 @@ def bootstrap_interval(p: np.ndarray) -> tuple[float, float]:
     counts, weight = _resamples(len(p))
     means = counts @ p / len(p)
     order = np.argsort(means, kind="stable")
-    cdf = np.cumsum(weight[order])
-    lo, hi = (means[order][min(np.searchsorted(cdf, q), len(cdf) - 1)] for q in ((1 - LEVEL) / 2, (1 + LEVEL) / 2))
+    cdf = weight[order].cumsum()
+    lo, hi = (means[order][min(int(cdf.searchsorted(q)), len(cdf) - 1)] for q in ((1 - LEVEL) / 2, (1 + LEVEL) / 2))
     mean = float(p.mean())
     return min(float(lo), mean), max(float(hi), mean)
 
@@ -98,7 +98,7 @@ def build_summary(*, subject: str, model: EdgeModel, days: list[dt.date], histor
     p = probability[use]
     lower, upper = bootstrap_interval(p)
     interval = Interval(lower=lower, upper=upper, level=LEVEL, method="bootstrap")
-    first = days[int(np.flatnonzero(use)[0])] - dt.timedelta(days=window_days - 1)
+    first = days[int(use.nonzero()[0][0])] - dt.timedelta(days=window_days - 1)
     return RiskSummary(
         subject=subject, window_start=first, window_end=day, created_at=now, model_id=model.model_id,
         model_version=model.version, probability=float(p.mean()), interval=interval,
