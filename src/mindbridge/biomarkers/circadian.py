@@ -250,6 +250,10 @@ def window_epochs(hours: float, epoch_s: int) -> int:
     return max(1, round(hours * 3600 / epoch_s))
 
 
+_DAY_MEASURES = ("m10", "m10_onset", "l5", "l5_onset", "relative_amplitude", "cosinor_mesor", "cosinor_amplitude",
+                 "cosinor_acrophase", "cosinor_r2")
+
+
 def day_columns(grid: EpochGrid) -> dict[str, np.ndarray]:
     """The circadian measures each local day gives alone: M10, L5, RA, their onsets, the cosinor, coverage."""
     per_min = grid.masked / grid.epoch_minutes
@@ -259,18 +263,11 @@ def day_columns(grid: EpochGrid) -> dict[str, np.ndarray]:
     l5, l5_at = lmx(per_min, window_epochs(5, grid.epoch_s), lowest=True)
     cos = cosinor(per_min, grid.epoch_s)
     h_per_epoch = grid.epoch_s / 3600.0
-
-    def daily(a: np.ndarray) -> np.ndarray:
-        return np.where(day_ok, a, np.nan)
-
-    return {
-        "m10": daily(m10), "m10_onset": daily(m10_at * h_per_epoch),
-        "l5": daily(l5), "l5_onset": daily(l5_at * h_per_epoch),
-        "relative_amplitude": daily(relative_amplitude(m10, l5)),
-        "cosinor_mesor": daily(cos["mesor"]), "cosinor_amplitude": daily(cos["amplitude"]),
-        "cosinor_acrophase": daily(cos["acrophase"]), "cosinor_r2": daily(cos["r2"]),
-        coverage_column("circadian"): cover,
-    }
+    stacked = np.array([m10, m10_at * h_per_epoch, l5, l5_at * h_per_epoch, relative_amplitude(m10, l5),
+                        cos["mesor"], cos["amplitude"], cos["acrophase"], cos["r2"]])
+    columns = dict(zip(_DAY_MEASURES, np.where(day_ok, stacked, np.nan), strict=True))
+    columns[coverage_column("circadian")] = cover
+    return columns
 
 
 def circadian_columns(grid: EpochGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]:

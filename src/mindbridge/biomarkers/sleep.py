@@ -121,6 +121,10 @@ def sleep_regularity(labels: np.ndarray, window: int = SRI_DAYS) -> np.ndarray:
         return np.where(p >= labels.shape[1], -100.0 + 200.0 * s / p, np.nan)
 
 
+_NIGHTLY = ("sleep_onset", "sleep_offset", "sleep_midpoint", "sleep_total", "sleep_waso", "sleep_efficiency",
+            "sleep_awakenings")
+
+
 def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
                   scale: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The sleep family's wake-up days (`datetime64[D]`) and feature columns, nights with data only."""
@@ -135,16 +139,13 @@ def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
     wake_min = mp["wake"] * grid.epoch_minutes
     with np.errstate(invalid="ignore", divide="ignore"):
         efficiency = sleep_min / (sleep_min + wake_min)
-    nightly = {
-        "sleep_onset": onset, "sleep_offset": offset, "sleep_midpoint": (onset + offset) / 2,
-        "sleep_total": sleep_min, "sleep_waso": wake_min, "sleep_efficiency": efficiency,
-        "sleep_awakenings": mp["interruptions"],
-    }
-    columns = {k: np.where(ok, v, np.nan)[cover > 0] for k, v in nightly.items()}
-    columns["sleep_regularity_index"] = np.concatenate((sleep_regularity(scored), [np.nan]))[cover > 0]
-    columns[coverage_column("sleep")] = cover[cover > 0]
+    seen = cover > 0
+    nightly = np.array([onset, offset, (onset + offset) / 2, sleep_min, wake_min, efficiency, mp["interruptions"]])
+    columns = dict(zip(_NIGHTLY, np.where(ok, nightly, np.nan)[:, seen], strict=True))
+    columns["sleep_regularity_index"] = np.concatenate((sleep_regularity(scored), [np.nan]))[seen]
+    columns[coverage_column("sleep")] = cover[seen]
     days = np.concatenate((grid.days, [grid.days[-1] + np.timedelta64(1, "D")]))
-    return days[cover > 0], columns
+    return days[seen], columns
 
 
 class SleepFamily:
