@@ -48,7 +48,7 @@ def robust_z(today: np.ndarray, past: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def personal_baseline(today: Mapping[str, float], past: Mapping[str, np.ndarray]) -> Baseline:
     """Today's key biomarkers against the last `WINDOW` values before it of each."""
     values = np.array([today[name] for name in KEY_BIOMARKERS], dtype=float)
-    history = np.column_stack([np.asarray(past[name], dtype=float)[-WINDOW:] for name in KEY_BIOMARKERS])
+    history = np.array([np.asarray(past[name], dtype=float)[-WINDOW:] for name in KEY_BIOMARKERS]).T
     return Baseline(values, *robust_z(values, history))
 
 

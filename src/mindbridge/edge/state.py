@@ -107,7 +107,7 @@ class EdgeState:
         """Append the day's features and probability to the bounded history."""
         row = np.array([[values[c] for c in COLUMNS]])
         self.features = np.concatenate([self.features, row])[-HISTORY_DAYS:]
-        self.probability = np.r_[self.probability, probability][-HISTORY_DAYS:]
+        self.probability = np.concatenate([self.probability, [probability]])[-HISTORY_DAYS:]
         self.days = [*self.days, day][-HISTORY_DAYS:]
 
     def payload(self) -> bytes:

@@ -107,8 +107,8 @@ def choose_deviations(day: dt.date, names: Sequence[str], values: np.ndarray, z:
     shifts = shifts or {}
     recent = {name: s for name, s in shifts.items() if (day - s.signalled).days < SHIFT_DAYS}
     with np.errstate(invalid="ignore"):
-        keep = np.isfinite(z) & ((np.abs(z) >= MIN_Z) | np.isin(np.asarray(names), list(recent)))
-    found = np.flatnonzero(keep)
+        keep = np.isfinite(z) & ((np.abs(z) >= MIN_Z) | np.array([name in recent for name in names], dtype=bool))
+    found = keep.nonzero()[0]
     out = []
     for j in found[np.argsort(-np.abs(z[found]), kind="stable")][: min(n, MAX_DEVIATIONS)]:
         name, (family, unit) = names[j], units.get(names[j], ("", "1"))
