@@ -234,7 +234,7 @@ def utc_offsets(time: np.ndarray, tz: str) -> np.ndarray:
     midnights = np.arange(int(seconds.min()) // 86_400, int(seconds.max()) // 86_400 + 2) * 86_400
     daily = [_offset_seconds(zone, int(m)) for m in midnights]
     change_at, offset = [int(midnights[0])], [daily[0]]
-    for d in np.flatnonzero(np.diff(daily)):
+    for d in [k for k in range(len(daily) - 1) if daily[k + 1] != daily[k]]:
         lo, hi = 0, 1440  # the first minute of day d that has the next day's offset
         while lo < hi:
             mid = (lo + hi) // 2
@@ -244,5 +244,5 @@ def utc_offsets(time: np.ndarray, tz: str) -> np.ndarray:
                 hi = mid
         change_at.append(int(midnights[d]) + lo * 60)
         offset.append(daily[d + 1])
-    which = np.searchsorted(np.asarray(change_at), seconds, side="right") - 1
+    which = np.asarray(change_at).searchsorted(seconds, side="right") - 1
     return (np.asarray(offset, dtype=np.int64)[which] * 1_000_000_000).view("timedelta64[ns]")
