@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from edge.world import CLINIC_DID, Clinic, write_model
 from mindbridge.device.commands import app
-from mindbridge.edge.slots import SUPER
+from mindbridge.edge.slots import FIRST_SLOT
 from mindbridge.privacy.did import web_document
 from mindbridge.privacy.keys import save
 
@@ -48,6 +48,6 @@ def test_init_day_replay_and_quarantine(depresjon_dir: Path, tmp_path: Path, cli
     assert len(envelopes) >= 10
     opened = [clinic.opener.open(p.read_bytes()) for p in envelopes]
     assert [o.header.seq for o in opened] == list(range(1, len(opened) + 1))
-    (tmp_path / "state").write_bytes((tmp_path / "state").read_bytes()[: 3 * SUPER])  # both generations cut
+    (tmp_path / "state").write_bytes((tmp_path / "state").read_bytes()[: FIRST_SLOT + 100])  # both generations cut
     result = runner.invoke(app, ["replay", str(depresjon_dir / "condition" / "condition_5.csv"), *common, *send])
     assert result.exit_code == 1 and "truncated or corrupted" in result.output

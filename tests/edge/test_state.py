@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import resource
 import zlib
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from edge.world import NOW, Clinic, depresjon_series, new_engine
 from mindbridge.datapoints import Kind, Series
 from mindbridge.edge.daily import PER_DAY
 from mindbridge.edge.engine import EdgeEngine, split_days
-from mindbridge.edge.slots import SUPER, slot_size, write_generation
+from mindbridge.edge.slots import FIRST_SLOT, PAGE, slot_offset, slot_size, write_generation
 from mindbridge.edge.state import FORMAT, EdgeState, StateError, load_state, save_state
 from mindbridge.privacy.keys import Identity
 
@@ -61,7 +62,7 @@ def slot_of(data: bytes, generation: int) -> slice:
     """Where a generation's slot lies in a `/3` state file's bytes."""
     size = slot_size(data, FORMAT)
     assert size is not None
-    at = SUPER + (generation % 2) * size
+    at = slot_offset(generation, size)
     return slice(at, at + size)
 
 
@@ -79,7 +80,7 @@ def test_damaged_state_is_refused_never_reset(tmp_path: Path, model_dir: Path, c
     both = bytearray(good)
     for generation in (newest, newest - 1):
         both[slot_of(good, generation).start + 200] ^= 0x01
-    for damaged, why in ((good[: SUPER + 100], "truncated"), (bytes(both), "bit flips"),
+    for damaged, why in ((good[: FIRST_SLOT + 100], "truncated"), (bytes(both), "bit flips"),
                          (good.replace(b"/3 ", b"/9 ", 1), "other version"), (b"", "empty")):
         path.write_bytes(damaged)
         with pytest.raises(StateError, match=str(path)):
@@ -92,17 +93,58 @@ def test_damaged_state_is_refused_never_reset(tmp_path: Path, model_dir: Path, c
 def test_a_torn_save_falls_back_to_the_generation_before(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
     path = tmp_path / "state"
     engine = three_days(path, model_dir, clinic)
+    for k in range(3, 7):  # then generation 9 over 7: a header torn after one byte would claim 9 for 7's payload
+        day = DAY0 + dt.timedelta(days=k)
+        engine.ingest_day(day, synthetic_day(day, k), now=NOW)
     before = path.read_bytes()
-    fourth = DAY0 + dt.timedelta(days=3)
-    expected = engine.ingest_day(fourth, synthetic_day(fourth, 3), now=NOW)
+    previous = load_state(path)
+    day = DAY0 + dt.timedelta(days=7)
+    expected = engine.ingest_day(day, synthetic_day(day, 7), now=NOW)
     after = path.read_bytes()
     written = slot_of(after, engine.state.generation)
-    for cut in (10, 100, 5000, 40000):  # the crash came after `cut` bytes of the new generation reached the disk
+    header = after.index(b"\n", written.start) + 1 - written.start
+    # the crash came after `cut` bytes of the new generation reached the disk: every byte of its header line,
+    # then every 499th of its payload
+    for cut in [*range(1, header + 8), *range(header + 8, len(engine.state.payload()) + header, 499)]:
         torn = before[:written.start] + after[written.start:written.start + cut] + before[written.start + cut:]
         path.write_bytes(torn)
-        resumed = EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
-        assert resumed.state.last_day == DAY0 + dt.timedelta(days=2), cut
-        assert resumed.ingest_day(fourth, synthetic_day(fourth, 3), now=NOW) == expected, cut
+        loaded = load_state(path)
+        assert (loaded.generation, loaded.payload()) == (previous.generation, previous.payload()), cut
+    resumed = EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
+    assert resumed.ingest_day(day, synthetic_day(day, 7), now=NOW) == expected
+
+
+def test_a_save_refused_by_the_disk_keeps_the_day_before(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    engine = three_days(path, model_dir, clinic)
+    before = load_state(path)
+    day = DAY0 + dt.timedelta(days=3)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (slot_of(path.read_bytes(), before.generation + 1).start + 5000,
+                                               limit[1]))
+    try:  # the disk takes 5,000 bytes of the new generation, then refuses
+        with pytest.raises(OSError):
+            engine.ingest_day(day, synthetic_day(day, 3), now=NOW)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert load_state(path).payload() == before.payload()
+    save_state(engine.state, path)  # a retry writes the same slot, never the day before's
+    assert load_state(path).last_day == day and load_state(path).generation == before.generation + 1
+
+
+def test_a_save_never_overwrites_a_generation_another_writer_saved(tmp_path: Path, model_dir: Path,
+                                                                     clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    three_days(path, model_dir, clinic)
+    stale = load_state(path)
+    other = EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
+    for k in (3, 4):
+        day = DAY0 + dt.timedelta(days=k)
+        other.ingest_day(day, synthetic_day(day, k))
+    saved = path.read_bytes()
+    with pytest.raises(StateError, match="changed since it was read"):
+        save_state(stale, path)
+    assert path.read_bytes() == saved
 
 
 def test_saves_overwrite_the_older_slot_in_place(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
@@ -115,6 +157,7 @@ def test_saves_overwrite_the_older_slot_in_place(tmp_path: Path, model_dir: Path
         engine.ingest_day(day, synthetic_day(day, k))
         now = path.read_bytes()
         assert (path.stat().st_ino, len(now)) == (inode, size)  # no new file: the slot was written in place
+        assert slot_of(now, engine.state.generation).start % PAGE == 0  # slots never share a page
         kept = slot_of(now, engine.state.generation - 1)
         assert now[kept] == previous[kept]  # the generation before is untouched
         previous = now

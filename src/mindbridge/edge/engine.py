@@ -2,8 +2,8 @@
 
 Each day: the day's minute counts join the ring buffer of the last `window_days` days; the newest day's
 biomarkers are computed over that window (`daily.newest_day`); the model scores the day; the summary is
-built from the bounded history; the state is written atomically. Memory stays bounded by the window and
-the history length, whatever the number of days fed.
+built from the bounded history; the state is saved as the file's next generation (`state`, `slots`).
+Memory stays bounded by the window and the history length, whatever the number of days fed.
 """
 
 from __future__ import annotations

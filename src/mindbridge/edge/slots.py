@@ -1,13 +1,16 @@
 """A file of two generation slots overwritten in place: a save is one write and one `fdatasync`, and a torn
 write leaves the previous generation readable.
 
-Layout: a superblock of `SUPER` bytes, `"<format> <slot bytes>\\n"` padded with spaces, written once when the
-file is created; then two slots of `slot bytes` each. A slot holds the line `"<generation> <length> <sha256
-hex>\\n"` followed by `length` bytes of payload. Generation g lives in slot g % 2, so writing g + 1 never
-touches g: a crash mid-write damages only the slot being written, and the reader takes the newest sound slot.
-Writing in place avoids what an atomic rename costs each time (a new inode, its blocks and the directory
-entry, all journalled; docs/edge.md gives the measured difference). A file is created, or re-created with
-larger slots when a payload outgrows them, by temporary file, fsync and rename.
+Layout: the superblock `"<format> <slot bytes>\n"`, written once when the file is created and alone in the
+file's first `FIRST_SLOT` bytes; then two page-aligned slots of `slot bytes` each. A slot holds the line
+`"<generation> <length> <sha256 hex>\n"` and `length` bytes of payload; the SHA-256 covers the generation,
+the length and the payload, so a header torn after its first digits is refused, not read as a newer
+generation. Generation g lives in slot g % 2: writing g + 1 never touches g, the reader takes the newest
+sound slot, and a save first checks that g is where it expects it, so it never overwrites a generation
+another writer saved since the state was read. Writing in place avoids what an atomic rename costs each
+time (a new inode, its blocks and the directory entry, all journalled; docs/edge.md gives the measured
+difference). A file is created, or re-created with larger slots when a payload outgrows them, by temporary
+file, fsync and rename; it then holds only the new generation.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-SUPER = 64
+SUPER = 64  # the superblock line, padded
 PAGE = 4096
+FIRST_SLOT = PAGE  # the superblock's page is never rewritten, so a torn sector cannot take it
+MAX_DIGITS = 12  # of a slot size, a generation or a length: larger numbers are damage, not data
 _sync = getattr(os, "fdatasync", os.fsync)  # fdatasync skips the inode's times; macOS has only fsync
 
 
@@ -42,8 +47,23 @@ def _superblock(fmt: str, slot_bytes: int) -> bytes:
     return line.ljust(SUPER - 1) + b"\n"
 
 
+def _number(field: bytes) -> int | None:
+    """A non-negative decimal of at most `MAX_DIGITS` digits, else None."""
+    return int(field) if 0 < len(field) <= MAX_DIGITS and field.isdigit() else None
+
+
+def _digest(number: bytes, length: bytes, payload: bytes) -> bytes:
+    return hashlib.sha256(number + b" " + length + b"\n" + payload).hexdigest().encode("ascii")
+
+
 def _record(number: int, payload: bytes) -> bytes:
-    return f"{number} {len(payload)} {hashlib.sha256(payload).hexdigest()}\n".encode("ascii") + payload
+    generation, length = str(number).encode("ascii"), str(len(payload)).encode("ascii")
+    return generation + b" " + length + b" " + _digest(generation, length, payload) + b"\n" + payload
+
+
+def slot_offset(number: int, slot_bytes: int) -> int:
+    """Where generation `number`'s slot begins in a file with slots of `slot_bytes`."""
+    return FIRST_SLOT + (number % 2) * slot_bytes
 
 
 def slot_size(data: bytes, fmt: str) -> int | None:
@@ -51,8 +71,8 @@ def slot_size(data: bytes, fmt: str) -> int | None:
     head = data[:SUPER]
     if len(head) < SUPER or not head.startswith(fmt.encode("ascii") + b" ") or not head.endswith(b"\n"):
         return None
-    size = head[len(fmt) + 1:].strip()
-    return int(size) if size.isdigit() and int(size) > 0 else None
+    size = _number(head[len(fmt) + 1:].strip())
+    return size if size else None
 
 
 def _parse_slot(raw: bytes) -> tuple[int, bytes] | str:
@@ -61,15 +81,20 @@ def _parse_slot(raw: bytes) -> tuple[int, bytes] | str:
     if not line.strip(b"\0"):
         return "empty"
     fields = line.split(b" ")
-    if not newline or len(fields) != 3 or not fields[0].isdigit() or not fields[1].isdigit():
+    if not newline or len(fields) != 3 or _number(fields[0]) is None or (length := _number(fields[1])) is None:
         return "no slot header"
-    length = int(fields[1])
     payload = rest[:length]
     if len(payload) != length:
         return "truncated"
-    if hashlib.sha256(payload).hexdigest().encode("ascii") != fields[2]:
+    if _digest(fields[0], fields[1], payload) != fields[2]:
         return "checksum mismatch"
     return int(fields[0]), payload
+
+
+def _generation_at(raw: bytes) -> int | None:
+    """The generation a slot's header line claims (unchecked), or None."""
+    fields = raw.partition(b"\n")[0].split(b" ")
+    return _number(fields[0]) if len(fields) == 3 else None
 
 
 def read_newest(data: bytes, fmt: str, where: str) -> Generation:
@@ -80,7 +105,7 @@ def read_newest(data: bytes, fmt: str, where: str) -> Generation:
     found: list[tuple[int, bytes]] = []
     faults = []
     for k in (0, 1):
-        start = SUPER + k * slot_bytes
+        start = slot_offset(k, slot_bytes)
         parsed = _parse_slot(data[start:start + slot_bytes])
         if isinstance(parsed, str):
             faults.append(f"slot {k}: {parsed}")
@@ -99,15 +124,16 @@ def write_generation(path: Path, fmt: str, number: int, payload: bytes, slot_byt
 
     In place when `path` is already a slot file of `fmt` with slots of `slot_bytes` that fit the payload;
     otherwise the file is created (or re-created) holding only this generation, with slots of at least
-    `slot_bytes`, by temporary file, fsync and rename.
+    `slot_bytes`, by temporary file, fsync and rename. SlotError when generation `number - 1` is not where
+    an in-place save expects it (the file changed since it was read); OSError when the disk refuses.
     """
     record = _record(number, payload)
     if 0 < len(record) <= slot_bytes and _write_in_place(path, fmt, number, record, slot_bytes):
         return slot_bytes
     size = -(-max(slot_bytes, len(record)) // PAGE) * PAGE
-    image = bytearray(SUPER + 2 * size)
+    image = bytearray(FIRST_SLOT + 2 * size)
     image[:SUPER] = _superblock(fmt, size)
-    at = SUPER + (number % 2) * size
+    at = slot_offset(number, size)
     image[at:at + len(record)] = record
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as fh:
@@ -127,7 +153,17 @@ def _write_in_place(path: Path, fmt: str, number: int, record: bytes, slot_bytes
     try:
         if slot_size(os.pread(fd, SUPER, 0), fmt) != slot_bytes:
             return False
-        os.pwrite(fd, record, SUPER + (number % 2) * slot_bytes)
+        before = _generation_at(os.pread(fd, 3 * MAX_DIGITS + 68, slot_offset(number - 1, slot_bytes)))
+        if before != number - 1:
+            raise SlotError(f"{path}: the slot of generation {number - 1} holds "
+                            f"{'no generation' if before is None else f'generation {before}'}: the file changed "
+                            "since it was read (another process saving the same state?); not overwriting it")
+        at, view = slot_offset(number, slot_bytes), memoryview(record)
+        while view:
+            written = os.pwrite(fd, view, at)
+            if written <= 0:
+                raise OSError(f"{path}: the disk took no bytes of the state")
+            view, at = view[written:], at + written
         _sync(fd)
         return True
     finally:

@@ -1,4 +1,4 @@
-"""One patient's persisted edge state: a small, versioned, checksummed file, saved so that a crash never loses it.
+"""One patient's persisted edge state: a small, versioned, checksummed file; a crash mid-save leaves the day before.
 
 What it holds, all bounded: the last `window_days` days of minute counts (a ring buffer, the raw input
 of the trailing-window biomarkers), the last `HISTORY_DAYS` days of daily features and model
@@ -11,7 +11,8 @@ generations, each a payload of one line of JSON (identity, model, days, array sh
 as little-endian float64 bytes in the order counts, features, probability. A day's save overwrites the older
 slot in place, so it costs one write and one `fdatasync`; a torn write falls back to the generation before.
 Uncompressed on purpose: compression cost more CPU than all the day's biomarkers but one family; a payload
-is about 6 KB plus 11.5 KB per window day (87 KB at 7), the file two slots of that rounded up to 4 KiB.
+is about 13 KB plus 11.5 KB per window day (93 KB at 7 once the history is full), and the file one page
+of superblock and two slots of `capacity()` rounded up to 4 KiB (196 KiB at 7).
 Files of the earlier layouts are still read: `/2` (format line, SHA-256, one payload) and `/1`
 (zlib-compressed JSON with base64 arrays, the CUSUM starting afresh); the next save writes `/3`. A file
 that is truncated, altered, of another version or holding impossible values is refused with `StateError`,
@@ -42,6 +43,10 @@ FORMAT_V1 = "mindbridge-edge-state/1"
 HISTORY_DAYS = 29  # the day itself and the 28 days of its personal baseline
 HEADER_ROOM = 6144  # the JSON header line was 2.3 KB with one signer and 16 days; a longer one gets larger slots
 DEFAULT_WINDOW_DAYS = 7
+
+
+# what parsing a checksummed but impossible header raises (a crafted file or a buggy writer)
+_DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
 
 
 class StateError(ValueError):
@@ -158,7 +163,7 @@ class EdgeState:
             return cls._of(header, [header["counts"]["data"], header["features"], header["probability"]], where)
         except StateError:
             raise
-        except (zlib.error, ValueError, KeyError, TypeError) as exc:
+        except (zlib.error, *_DAMAGE) as exc:
             raise StateError(f"{where}: damaged state body ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
@@ -170,7 +175,7 @@ class EdgeState:
             return cls._of(header, _split(raw, len(header["days"]), int(header["counts"]["rows"]), where), where)
         except StateError:
             raise
-        except (ValueError, KeyError, TypeError) as exc:
+        except _DAMAGE as exc:
             raise StateError(f"{where}: damaged state body ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
@@ -224,10 +229,13 @@ def _split(raw: bytes, days: int, rows: int, where: str) -> list[bytes | str]:
 
 
 def save_state(state: EdgeState, path: Path) -> None:
-    """Write the state as the file's next generation: in place into the older slot, fsynced (`edge.slots`)."""
-    state.generation += 1
-    state.slot_bytes = write_generation(path, FORMAT, state.generation, state.payload(),
-                                        state.slot_bytes or state.capacity())
+    """Write the state as the file's next generation (`edge.slots`: in place into the older slot, or a new file)."""
+    number = state.generation + 1
+    try:
+        state.slot_bytes = write_generation(path, FORMAT, number, state.payload(), state.slot_bytes or state.capacity())
+    except SlotError as exc:
+        raise StateError(str(exc)) from exc
+    state.generation = number  # only once it is on disk: a retry after an OSError writes the same slot again
 
 
 def load_state(path: Path) -> EdgeState:
