@@ -73,7 +73,7 @@ def test_square_wave_m10_l5_onsets_and_relative_amplitude() -> None:
 def test_windows_wrap_around_midnight() -> None:
     profile = np.full(24, 10.0)
     profile[[22, 23, 0, 1, 2]] = 1.0
-    [(low, at)] = lmx(profile, ((5, True),))
+    low, at = lmx(profile, 5, lowest=True)
     assert (low[0], at[0]) == (1.0, 22)
 
 

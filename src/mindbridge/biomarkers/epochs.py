@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,24 +57,20 @@ class EpochGrid:
 
     `worn` is False on missing epochs and on non-wear; `counts` keeps the raw values (zeros of
     non-wear included) so that callers choose whether to mask them. Two views are made once, when
-    first read: `masked` (NaN where not worn) and `filled` (0 where not worn, read `worn` to tell a
-    worn zero from a gap).
+    the grid is built: `masked` (NaN where not worn) and `filled` (0 where not worn, read `worn`
+    to tell a worn zero from a gap).
     """
 
     first_day: np.datetime64
     epoch_s: int
     counts: np.ndarray
     worn: np.ndarray
+    masked: np.ndarray = field(init=False, repr=False)
+    filled: np.ndarray = field(init=False, repr=False)
 
-    @cached_property
-    def masked(self) -> np.ndarray:
-        """The counts with NaN where not worn."""
-        return np.where(self.worn, self.counts, np.nan)
-
-    @cached_property
-    def filled(self) -> np.ndarray:
-        """The counts with 0 where not worn."""
-        return np.where(self.worn, self.counts, 0.0)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "masked", np.where(self.worn, self.counts, np.nan))
+        object.__setattr__(self, "filled", np.where(self.worn, self.counts, 0.0))
 
     @property
     def per_day(self) -> int:
@@ -158,10 +153,10 @@ def paint(n: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return painted(n, starts, ends) > 0
 
 
-def _window_sums(rows: np.ndarray, width: int) -> np.ndarray:
-    """Sums of each row of `rows` over every window of `width` consecutive elements (one running sum for all)."""
-    c = np.concatenate([np.zeros((len(rows), 1)), rows], axis=1).cumsum(axis=1)
-    return np.asarray(c[:, width:] - c[:, :-width])
+def _window_sums(x: np.ndarray, width: int) -> np.ndarray:
+    """Sums of `x` over every window of `width` consecutive elements."""
+    c = np.concatenate(([0.0], x)).cumsum()
+    return np.asarray(c[width:] - c[:-width])
 
 
 def nonwear(counts: np.ndarray, epoch_s: int, minutes: float = NONWEAR_MINUTES) -> np.ndarray:
@@ -173,9 +168,9 @@ def nonwear(counts: np.ndarray, epoch_s: int, minutes: float = NONWEAR_MINUTES) 
     present = ~np.isnan(flat)
     x = np.where(present, flat, 0.0)
     level = activity_level(x)
-    n, total, squares = _window_sums(np.array([present, x, x * x], dtype=float), width)
-    mean = total / width
-    var = squares / width - mean * mean
+    n = _window_sums(present.astype(float), width)
+    mean = _window_sums(x, width) / width
+    var = _window_sums(x * x, width) / width - mean * mean
     still = (n == width) & (mean <= STILL_MEAN * level) & (var <= (STILL_SD * level) ** 2)
     starts = still.nonzero()[0]
     mask = paint(len(flat), starts, starts + width)
