@@ -245,7 +245,9 @@ def test_impossible_values_in_a_state_are_refused(tmp_path: Path, model_dir: Pat
     impossible = {"shifts": {"sleep_total": [7, "2024-01-02", "2024-01-03"]},  # direction neither +1 nor -1
                   "cusum": {"l5": [2.0, 0.0, -1, -1]},  # a positive sum without a start day
                   "days": json.loads(text)["days"][::-1]}  # history out of order
-    for key, value in [*impossible.items(), ("shifts", {"m10": [1, "2024-01-05", "2024-01-03"]})]:  # onset late
+    malformed = [("shifts", {"m10": [1, "2024-01-05", "2024-01-03"]}),  # onset after the signal
+                 ("cusum", []), ("seq", float("inf"))]  # a list for an object; a number no int holds
+    for key, value in [*impossible.items(), *malformed]:
         resealed = json.dumps(json.loads(text) | {key: value}, separators=(",", ":")).encode("utf-8") + b"\n" + raw
         path.unlink()
         write_generation(path, FORMAT, 1, resealed, 0)
