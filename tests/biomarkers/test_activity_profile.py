@@ -140,3 +140,22 @@ def test_family_on_a_series_and_on_real_depresjon(depresjon_dir: Path) -> None:
     worn_enough = grid.worn.mean(axis=1) >= 0.75
     assert real["activity_log_mean"].notna().to_numpy().tolist() == worn_enough.tolist()
     assert ((real["activity_hourly_entropy"].dropna() > 0.5) & (real["activity_hourly_entropy"].dropna() <= 1)).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), days=st.integers(1, 5))
+def test_skipped_days_give_the_same_columns_as_the_whole_grid(seed: int, days: int) -> None:
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(rng.uniform(0, 300, size=(days, 1)), size=(days, PER_DAY)).astype(float)
+    counts[rng.random(counts.shape) < 0.3] = 0.0
+    counts[rng.random(counts.shape) < 0.05] = np.nan
+    grid = grid_of(counts)
+    whole_days, whole = profile_columns(grid)
+    assert list(whole) == [f.name for f in FEATURES] + ["coverage_activity_profile"]
+    for skip in range(days):
+        skipped_days, part = profile_columns(grid, skip=skip)
+        assert list(part) == list(whole) and np.array_equal(skipped_days, whole_days[skip:])
+        for name, column in part.items():
+            assert np.array_equal(column, whole[name][skip:], equal_nan=True), (skip, name)
+    with pytest.raises(ValueError, match="skip must leave"):
+        profile_columns(grid, skip=days)

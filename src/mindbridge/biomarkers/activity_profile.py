@@ -59,9 +59,10 @@ CLAUSET = ("Clauset A, Shalizi CR, Newman MEJ (2009). Power-law distributions in
            "51(4):661-703.")
 
 BLOCKS = tuple(range(0, 24, BLOCK_HOURS))
-_NEED_ENOUGH = ("activity_log_mean", "activity_log_sd", *(f"activity_log_q{q}" for q in QUANTILES), "activity_cv",
-                *(f"activity_block_{h:02d}" for h in BLOCKS), "activity_day_night", "activity_lag1_autocorrelation",
-                "activity_hourly_entropy")  # the columns that are NaN on a day worn less than MIN_DAY_COVERAGE
+# the columns that are NaN on a day worn less than MIN_DAY_COVERAGE
+_MASKED_BELOW_COVERAGE = ("activity_log_mean", "activity_log_sd", *(f"activity_log_q{q}" for q in QUANTILES),
+                          "activity_cv", *(f"activity_block_{h:02d}" for h in BLOCKS), "activity_day_night",
+                          "activity_lag1_autocorrelation", "activity_hourly_entropy")
 FEATURES = (
     Feature("activity_log_mean", "1", "Mean of ln(1 + counts per minute) over the day's worn epochs: the typical "
             "activity level, less dominated by a few intense bouts than the plain mean.", GARCIA_CEJA),
@@ -93,7 +94,8 @@ FEATURES = (
 
 
 def _row_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row means and sample standard deviations of a NaN-masked array (the sd NaN below two values)."""
+    """Row means and sample standard deviations of a NaN-masked array (the sd NaN below two values); the caller
+    applies the coverage rule."""
     n = (~np.isnan(values)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = nan_sum(values, axis=1) / n
@@ -180,10 +182,12 @@ def profile_columns(grid: EpochGrid, skip: int = 0) -> tuple[np.ndarray, dict[st
     (the edge passes its last two days and skips one). Row-wise statistics of several arrays run stacked, one
     numpy call for all, since the edge's CPU goes on the number of calls more than on their arithmetic.
     """
-    logged_all = np.log1p(np.maximum(grid.masked / grid.epoch_minutes, 0.0))
+    if not 0 <= skip < grid.n_days:
+        raise ValueError(f"skip must leave at least one of the grid's {grid.n_days} day(s), got {skip}")
+    per_minute_all = grid.masked / grid.epoch_minutes
+    logged_all = np.log1p(np.maximum(per_minute_all, 0.0))
     previous = np.concatenate([np.full((1, grid.per_day), np.nan), logged_all[:-1]])[skip:]
-    masked, worn, logged = grid.masked[skip:], grid.worn[skip:], logged_all[skip:]
-    per_minute = masked / grid.epoch_minutes
+    masked, worn, logged, per_minute = grid.masked[skip:], grid.worn[skip:], logged_all[skip:], per_minute_all[skip:]
     cover = grid.coverage()[skip:]
     enough = cover >= MIN_DAY_COVERAGE
     days, per_hour = len(logged), grid.per_day / 24
@@ -197,14 +201,15 @@ def profile_columns(grid: EpochGrid, skip: int = 0) -> tuple[np.ndarray, dict[st
     following = np.concatenate([logged.ravel()[1:], [np.nan]]).reshape(logged.shape)  # lag 1, across midnight
     lag1, day_to_day = _row_correlation(np.concatenate([logged, logged]), np.concatenate([following, previous]),
                                         grid.per_day // 2).reshape(2, days)
+    # rows in the order of _MASKED_BELOW_COVERAGE, which names them
     daily = np.concatenate([log_mean[None], log_sd[None], row_quantiles(logged, [q / 100 for q in QUANTILES]),
                             cv[None], _block_means(logged, worn), (np.log1p(day) - np.log1p(night))[None],
                             lag1[None], _hourly_entropy(per_minute, worn, int(per_hour))[None]])
-    columns = dict(zip(_NEED_ENOUGH, np.where(enough, daily, np.nan), strict=True))
-    columns["activity_day_autocorrelation"] = day_to_day
-    columns["activity_rest_exponent"] = _rest_exponents(masked, enough)
-    columns[coverage_column("activity_profile")] = cover
-    return grid.days[skip:], columns
+    columns = dict(zip(_MASKED_BELOW_COVERAGE, np.where(enough, daily, np.nan), strict=True))
+    columns.update(activity_day_autocorrelation=day_to_day, activity_rest_exponent=_rest_exponents(masked, enough))
+    ordered = {f.name: columns[f.name] for f in FEATURES}
+    ordered[coverage_column("activity_profile")] = cover
+    return grid.days[skip:], ordered
 
 
 class ActivityProfile:

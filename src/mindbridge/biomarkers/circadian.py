@@ -263,6 +263,7 @@ def day_columns(grid: EpochGrid) -> dict[str, np.ndarray]:
     l5, l5_at = lmx(per_min, window_epochs(5, grid.epoch_s), lowest=True)
     cos = cosinor(per_min, grid.epoch_s)
     h_per_epoch = grid.epoch_s / 3600.0
+    # rows in the order of _DAY_MEASURES, which names them
     stacked = np.array([m10, m10_at * h_per_epoch, l5, l5_at * h_per_epoch, relative_amplitude(m10, l5),
                         cos["mesor"], cos["amplitude"], cos["acrophase"], cos["r2"]])
     columns = dict(zip(_DAY_MEASURES, np.where(day_ok, stacked, np.nan), strict=True))

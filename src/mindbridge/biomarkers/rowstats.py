@@ -10,7 +10,7 @@ import numpy as np
 
 
 def nan_sum(a: np.ndarray, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
-    """`np.nansum(a, axis)` bit for bit: NaN read as 0, then one reduction (NaN-free arrays pass straight through)."""
+    """`np.nansum(a, axis)` bit for bit on float arrays (the only kind it takes): NaN read as 0, then one reduction."""
     return np.where(np.isnan(a), 0.0, a).sum(axis=axis, keepdims=keepdims)
 
 

@@ -140,6 +140,7 @@ def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
     with np.errstate(invalid="ignore", divide="ignore"):
         efficiency = sleep_min / (sleep_min + wake_min)
     seen = cover > 0
+    # rows in the order of _NIGHTLY, which names them
     nightly = np.array([onset, offset, (onset + offset) / 2, sleep_min, wake_min, efficiency, mp["interruptions"]])
     columns = dict(zip(_NIGHTLY, np.where(ok, nightly, np.nan)[:, seen], strict=True))
     columns["sleep_regularity_index"] = np.concatenate((sleep_regularity(scored), [np.nan]))[seen]

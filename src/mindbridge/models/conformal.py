@@ -23,7 +23,7 @@ class ConformalSets:
     def predict(self, p: np.ndarray) -> np.ndarray:
         """Boolean (n, 2) array: whether label 0 and label 1 belong to each example's set."""
         p = np.asarray(p, dtype=float)
-        return np.array([p <= self.threshold, 1.0 - p <= self.threshold]).T
+        return np.column_stack([p <= self.threshold, 1.0 - p <= self.threshold])
 
 
 def fit_conformal(p_cal: np.ndarray, y_cal: np.ndarray, alpha: float = 0.1) -> ConformalSets:
