@@ -33,11 +33,10 @@ class SlotError(ValueError):
 
 @dataclass(frozen=True)
 class Generation:
-    """The newest sound generation of a slot file: its number, its payload and the file's slot size."""
+    """The newest sound generation of a slot file: its number and its payload."""
 
     number: int
     payload: bytes
-    slot_bytes: int
 
 
 def _superblock(fmt: str, slot_bytes: int) -> bytes:
@@ -116,20 +115,20 @@ def read_newest(data: bytes, fmt: str, where: str) -> Generation:
     if not found:
         raise SlotError(f"{where}: no sound generation ({'; '.join(faults)}): the file is truncated or corrupted")
     number, payload = max(found)
-    return Generation(number, payload, slot_bytes)
+    return Generation(number, payload)
 
 
-def write_generation(path: Path, fmt: str, number: int, payload: bytes, slot_bytes: int) -> int:
-    """Store generation `number` in its slot of `path`; the slot size the file now has.
+def write_generation(path: Path, fmt: str, number: int, payload: bytes, slot_bytes: int) -> None:
+    """Store generation `number` in its slot of `path`.
 
-    In place when `path` is already a slot file of `fmt` with slots of `slot_bytes` that fit the payload;
-    otherwise the file is created (or re-created) holding only this generation, with slots of at least
-    `slot_bytes`, by temporary file, fsync and rename. SlotError when generation `number - 1` is not where
-    an in-place save expects it (the file changed since it was read); OSError when the disk refuses.
+    In place when `path` is already a slot file of `fmt` whose slots fit the payload; otherwise the file is
+    created (or re-created) holding only this generation, with slots of at least `slot_bytes`, by temporary
+    file, fsync and rename. SlotError when generation `number - 1` is not where an in-place save expects it
+    (the file changed since it was read); OSError when the disk refuses.
     """
     record = _record(number, payload)
-    if 0 < len(record) <= slot_bytes and _write_in_place(path, fmt, number, record, slot_bytes):
-        return slot_bytes
+    if _write_in_place(path, fmt, number, record):
+        return
     size = -(-max(slot_bytes, len(record)) // PAGE) * PAGE
     image = bytearray(FIRST_SLOT + 2 * size)
     image[:SUPER] = _superblock(fmt, size)
@@ -141,17 +140,17 @@ def write_generation(path: Path, fmt: str, number: int, payload: bytes, slot_byt
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    return size
 
 
-def _write_in_place(path: Path, fmt: str, number: int, record: bytes, slot_bytes: int) -> bool:
-    """Overwrite the generation's slot when `path` is a slot file of `fmt` with slots of `slot_bytes`."""
+def _write_in_place(path: Path, fmt: str, number: int, record: bytes) -> bool:
+    """Overwrite the generation's slot when `path` is a slot file of `fmt` whose slots fit the record."""
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return False
     try:
-        if slot_size(os.pread(fd, SUPER, 0), fmt) != slot_bytes:
+        slot_bytes = slot_size(os.pread(fd, SUPER, 0), fmt)
+        if slot_bytes is None or len(record) > slot_bytes:
             return False
         before = _generation_at(os.pread(fd, 3 * MAX_DIGITS + 68, slot_offset(number - 1, slot_bytes)))
         if before != number - 1:

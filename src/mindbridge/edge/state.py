@@ -85,7 +85,6 @@ class EdgeState:
     cusums: dict[str, Cusum] = field(default_factory=dict)
     shifts: dict[str, Shift] = field(default_factory=dict)
     generation: int = 0  # the number of the file's newest generation (0: never saved)
-    slot_bytes: int = 0  # the slot size of the file it came from (0: not a `/3` file)
 
     def __post_init__(self) -> None:
         if self.window_days < 2:
@@ -146,7 +145,7 @@ class EdgeState:
                 raise StateError(f"{exc}; refusing to reset it (restore a backup or run `mindbridge edge init` "
                                  "deliberately)") from exc
             state = cls.from_payload(newest.payload, where)
-            state.generation, state.slot_bytes = newest.number, newest.slot_bytes
+            state.generation = newest.number
             return state
         head, _, rest = data.partition(b"\n")
         version = head.decode("ascii", "replace")
@@ -232,7 +231,7 @@ def save_state(state: EdgeState, path: Path) -> None:
     """Write the state as the file's next generation (`edge.slots`: in place into the older slot, or a new file)."""
     number = state.generation + 1
     try:
-        state.slot_bytes = write_generation(path, FORMAT, number, state.payload(), state.slot_bytes or state.capacity())
+        write_generation(path, FORMAT, number, state.payload(), state.capacity())
     except SlotError as exc:
         raise StateError(str(exc)) from exc
     state.generation = number  # only once it is on disk: a retry after an OSError writes the same slot again
