@@ -44,9 +44,8 @@ def scored(coverage: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=SUMMARY_DAYS)
 def _resamples(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Every distinct bootstrap resample of `n` values as `(resamples, n)` counts, and each one's probability."""
-    picks = np.fromiter(itertools.chain.from_iterable(itertools.combinations_with_replacement(range(n), n)),
-                        dtype=np.int64).reshape(-1, n)
-    counts = np.bincount(np.arange(len(picks)).repeat(n) * n + picks.ravel(), minlength=len(picks) * n).reshape(-1, n)
+    picks = np.array(list(itertools.combinations_with_replacement(range(n), n)))
+    counts = (picks[:, :, None] == np.arange(n)).sum(axis=1)
     factorial = np.array([math.factorial(k) for k in range(n + 1)], dtype=float)
     weight = factorial[n] / factorial[counts].prod(axis=1) / float(n) ** n
     counts.flags.writeable = weight.flags.writeable = False  # shared by every later call
@@ -59,9 +58,9 @@ def bootstrap_interval(p: np.ndarray) -> tuple[float, float]:
         raise ValueError(f"the exact bootstrap takes 1 to {SUMMARY_DAYS} values, got {len(p)}")
     counts, weight = _resamples(len(p))
     means = counts @ p / len(p)
-    order = np.argsort(means, kind="stable")
-    cdf = weight[order].cumsum()
-    lo, hi = (means[order][min(int(cdf.searchsorted(q)), len(cdf) - 1)] for q in ((1 - LEVEL) / 2, (1 + LEVEL) / 2))
+    order = means.argsort(kind="stable")
+    ordered, cdf = means[order], weight[order].cumsum()
+    lo, hi = (ordered[min(int(cdf.searchsorted(q)), len(cdf) - 1)] for q in ((1 - LEVEL) / 2, (1 + LEVEL) / 2))
     mean = float(p.mean())
     return min(float(lo), mean), max(float(hi), mean)
 
