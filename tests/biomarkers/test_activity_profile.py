@@ -127,6 +127,8 @@ def test_scale_free_features_do_not_change_when_counts_are_rescaled(scale: float
     assert np.all(higher) if scale >= 1 else not np.any(higher & (b["activity_log_mean"] > a["activity_log_mean"]))
     for name in ("activity_day_autocorrelation", "activity_lag1_autocorrelation"):  # defined on the same days
         assert np.array_equal(np.isnan(a[name]), np.isnan(b[name])), name
+        for r in (a[name], b[name]):  # a correlation, so a wrong normaliser shows here
+            assert np.all(np.abs(r[~np.isnan(r)]) <= 1 + 1e-12), name
 
 
 def test_family_on_a_series_and_on_real_depresjon(depresjon_dir: Path) -> None:

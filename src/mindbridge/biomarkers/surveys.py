@@ -52,6 +52,7 @@ import numpy as np
 
 from ..datapoints import Kind, Series
 from .base import Feature, coverage_column
+from .rowstats import nan_sum
 
 if TYPE_CHECKING:  # pandas only shapes the daily table; scoring answers on a device needs numpy alone
     import pandas as pd
@@ -154,7 +155,7 @@ def _totals(instrument: Instrument, matrix: np.ndarray) -> tuple[np.ndarray, np.
     n = len(instrument.items)
     answered = np.isfinite(matrix).sum(axis=1)
     valid = (answered >= n - instrument.max_missing) & (answered > 0)
-    raw = np.nansum(matrix, axis=1) * n / np.maximum(answered, 1)
+    raw = nan_sum(matrix, axis=1) * n / np.maximum(answered, 1)
     total = np.where(valid, np.floor(raw + 0.5), np.nan)
     lows = np.array([low for low, _ in instrument.bands])
     band = np.where(valid, np.searchsorted(lows, np.nan_to_num(total), side="right") - 1, np.nan)

@@ -78,6 +78,13 @@ def risk_band(interval: Interval, threshold: float) -> RiskBand:
     return "low" if interval.upper < threshold else "moderate"
 
 
+def band(model: EdgeModel, probability: float, interval: Interval) -> RiskBand:
+    """The card's conformal band of the probability when it has one, else the interval's against its threshold."""
+    if model.conformal is not None:
+        return conformal_band(probability, model.conformal)
+    return risk_band(interval, model.threshold)
+
+
 def survey_scores(day: dt.date, answers: Mapping[str, float]) -> list[SurveyScore]:
     """Every questionnaire the answers (LOINC item code → 0–3) score validly, e.g. PHQ-9 with item 9 flagged."""
     return [SurveyScore(instrument=s.instrument, loinc=s.loinc, date=day, total=s.total, band=s.band,
@@ -98,11 +105,10 @@ def build_summary(*, subject: str, model: EdgeModel, days: list[dt.date], histor
     lower, upper = bootstrap_interval(p)
     interval = Interval(lower=lower, upper=upper, level=LEVEL, method="bootstrap")
     first = days[int(use.nonzero()[0][0])] - dt.timedelta(days=window_days - 1)
+    mean = float(p.mean())
     return RiskSummary(
         subject=subject, window_start=first, window_end=day, created_at=now, model_id=model.model_id,
-        model_version=model.version, probability=float(p.mean()), interval=interval,
-        risk_band=(conformal_band(float(p.mean()), model.conformal) if model.conformal is not None
-                   else risk_band(interval, model.threshold)),
+        model_version=model.version, probability=mean, interval=interval, risk_band=band(model, mean, interval),
         deviations=top_deviations(day, baseline, feature_units(), shifts),
         coverage={f: float(np.clip(history[coverage_column(f)][-1], 0.0, 1.0)) for f in FAMILIES},
         surveys=survey_scores(day, answers) if answers else [])
