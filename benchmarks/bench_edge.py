@@ -23,9 +23,9 @@ import numpy as np
 from benchmarks.common import depresjon_dir
 from mindbridge.edge.model_loader import sign_model
 from mindbridge.models.card import ModelCard
-from mindbridge.models.export import ONNX_FILE, PARAMS_FILE, export_onnx, sha256
+from mindbridge.models.export import ONNX_FILE, export_onnx
 from mindbridge.models.features import ACTIGRAPHY_FEATURES
-from mindbridge.models.linear import LinearRisk
+from mindbridge.models.linear import PARAMS_FILE, LinearRisk, sha256
 from mindbridge.models.training import logistic_pipeline
 from mindbridge.privacy.keys import Identity
 

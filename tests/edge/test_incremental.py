@@ -19,9 +19,8 @@ from mindbridge.biomarkers.table import daily_table
 from mindbridge.datapoints import Series
 from mindbridge.edge.daily import COLUMNS
 from mindbridge.edge.engine import split_days
-from mindbridge.models.export import PARAMS_FILE
 from mindbridge.models.features import ACTIGRAPHY_FEATURES, model_inputs
-from mindbridge.models.linear import LinearRisk
+from mindbridge.models.linear import PARAMS_FILE, LinearRisk
 from mindbridge.sources.base import ReadContext
 from mindbridge.sources.depresjon import DepresjonActigraphy
 

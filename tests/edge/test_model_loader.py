@@ -15,9 +15,8 @@ from edge.world import Clinic, write_model
 from mindbridge.cli import model_team_signer
 from mindbridge.edge.engine import EdgeEngine
 from mindbridge.edge.model_loader import SIGNATURE_FILE, ModelRefused, load_model, sign_model
-from mindbridge.models.export import PARAMS_FILE
 from mindbridge.models.features import ACTIGRAPHY_FEATURES
-from mindbridge.models.linear import LOG_SCALED, LinearRisk, sha256
+from mindbridge.models.linear import LOG_SCALED, PARAMS_FILE, LinearRisk, sha256
 from mindbridge.privacy.keys import Identity, save
 
 

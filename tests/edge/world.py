@@ -11,9 +11,8 @@ import numpy as np
 from mindbridge.datapoints import Series
 from mindbridge.edge.engine import EdgeEngine
 from mindbridge.models.card import ModelCard
-from mindbridge.models.export import PARAMS_FILE, sha256
 from mindbridge.models.features import ACTIGRAPHY_FEATURES
-from mindbridge.models.linear import LinearRisk
+from mindbridge.models.linear import PARAMS_FILE, LinearRisk, sha256
 from mindbridge.privacy.consent import ConsentBook, Scope, issue_grant, new_status_list
 from mindbridge.privacy.did import Resolver, web_document
 from mindbridge.privacy.envelope import Opener, Recipient

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mindbridge.models.calibration import Platt, fold_into_logistic
-from mindbridge.models.export import export_onnx, onnx_predict, sha256
-from mindbridge.models.linear import LinearRisk
+from mindbridge.models.export import export_onnx, onnx_predict
+from mindbridge.models.linear import LinearRisk, sha256
 from mindbridge.models.training import logistic_pipeline
 
 NAMES = ("a", "b", "c", "d", "e")

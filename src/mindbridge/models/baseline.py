@@ -56,9 +56,10 @@ def top_deviations(table: pd.DataFrame, day: pd.Timestamp, features: Sequence[st
     if day not in table.index:
         raise KeyError(f"day {day.date()} is not in the feature table")
     names = [name for name in features if name in table.columns]
-    bases = {name: rolling_baseline(table[name].astype(float), window, min_days).loc[:day] for name in names}
+    upto = table.loc[:day]  # the baseline trails: later days change nothing up to `day`
+    bases = {name: rolling_baseline(upto[name].astype(float), window, min_days) for name in names}
     rows = [bases[name].loc[day] for name in names]
-    history = [int(table[name].loc[:day].iloc[:-1].tail(window).notna().sum()) for name in names]
+    history = [int(upto[name].iloc[:-1].tail(window).notna().sum()) for name in names]
     shifts = {name: shift for name in names if (shift := newest_shift(bases[name]["z"])) is not None}
     return choose_deviations(day.date(), names, np.array([r["value"] for r in rows], dtype=float),
                              np.array([r["z"] for r in rows], dtype=float),

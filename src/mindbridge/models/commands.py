@@ -21,10 +21,10 @@ from rich.table import Table
 from .. import __version__
 from .card import MetricValue, ModelCard
 from .depresjon import PROTOCOL, DepresjonResult, fit_depresjon, run_depresjon
-from .export import ONNX_FILE, PARAMS_FILE, PERSON_FILE, export_onnx, sha256
+from .export import ONNX_FILE, PERSON_FILE, export_onnx
 from .features import MODEL_FEATURES, person_feature_names
 from .globem import PUBLISHED_BALANCED_ACCURACY, load_sample, run_globem
-from .linear import LinearRisk
+from .linear import PARAMS_FILE, LinearRisk, sha256
 from .report import LABELS, comparison_rows, write_report
 from .training import RiskModel
 

@@ -11,9 +11,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from .linear import PARAMS_FILE, sha256
-
-__all__ = ["ONNX_FILE", "PARAMS_FILE", "PERSON_FILE", "export_onnx", "onnx_predict", "sha256"]
 ONNX_FILE, PERSON_FILE = "model.onnx", "person.json"
 OPSET = {"": 17, "ai.onnx.ml": 3}
 

@@ -35,18 +35,23 @@ def direction_word(name: str, sign: float) -> str:
     return words[0] if sign > 0 else words[1]
 
 
+def label(name: str) -> str:
+    """A biomarker's name as words: 'sleep_midpoint' is 'sleep midpoint'."""
+    return name.replace("_", " ")
+
+
 def describe(name: str, unit: str, value: float, median: float) -> str:
     """Plain words for one deviation, e.g. 'sleep midpoint 2.1 h later than this patient's usual'."""
-    label = name.replace("_", " ")
+    words = label(name)
     diff = value - median
     direction = direction_word(name, diff)
     if unit == "min" and abs(diff) >= 90:
-        return f"{label} {abs(diff) / 60:.1f} h {direction} than this patient's usual"
+        return f"{words} {abs(diff) / 60:.1f} h {direction} than this patient's usual"
     if unit in ("h", "min"):
-        return f"{label} {abs(diff):.1f} {unit} {direction} than this patient's usual"
+        return f"{words} {abs(diff):.1f} {unit} {direction} than this patient's usual"
     if median != 0 and np.isfinite(median):
-        return f"{label} {abs(diff) / abs(median):.0%} {direction} than this patient's usual"
-    return f"{label} {abs(diff):.3g} {direction} than this patient's usual"
+        return f"{words} {abs(diff) / abs(median):.0%} {direction} than this patient's usual"
+    return f"{words} {abs(diff):.3g} {direction} than this patient's usual"
 
 
 @dataclass
@@ -117,7 +122,7 @@ def choose_deviations(day: dt.date, names: Sequence[str], values: np.ndarray, z:
         if shift is not None:
             since = f"a sustained shift {direction_word(name, shift.direction)} since {shift.onset:%d %b %Y}"
             text = (f"{text}; {since}" if abs(z[j]) >= MIN_Z
-                    else f"{name.replace('_', ' ')}: {since} (today within this patient's usual range)")
+                    else f"{label(name)}: {since} (today within this patient's usual range)")
         out.append(Deviation(biomarker=name, family=family, unit=unit, value=float(values[j]),
                              baseline=float(median[j]), robust_z=float(z[j]), days=int(days[j]), text=text,
                              sustained_since=shift.onset if shift else None))
