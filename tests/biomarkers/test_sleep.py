@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from mindbridge.biomarkers.sleep import SleepFamily, sleep_regularity
+from mindbridge.biomarkers.epochs import EpochGrid, epoch_grid
+from mindbridge.biomarkers.sleep import SleepFamily, sleep_columns, sleep_regularity
 from mindbridge.biomarkers.sleep_scoring import REFERENCE_P95, count_scale, sadeh, score, webster
 from mindbridge.cli import app
 from mindbridge.sources.base import ReadContext
@@ -266,3 +267,23 @@ def test_depresjon_nights_in_the_study_window_are_plausible(depresjon_dir: Path)
     assert -3 < full["sleep_onset"].median() < 1 and 5 < full["sleep_offset"].median() < 9
     assert full["sleep_efficiency"].between(0.5, 1).all()
     assert (full["sleep_offset"] > full["sleep_onset"]).all()  # every main period ends after it begins
+
+
+@pytest.mark.parametrize("stem", ["condition/condition_1", "control/control_5"])
+def test_skipped_nights_give_the_same_columns_as_the_whole_grid(depresjon_dir: Path, stem: str) -> None:
+    series = DepresjonActigraphy().read(depresjon_dir / f"{stem}.csv", ReadContext()).series[0]
+    whole_recording = epoch_grid(series)
+    # nine days inside the study window: the edge's case, a short window of which it asks the last nights
+    grid = EpochGrid(whole_recording.first_day + np.timedelta64(2, "D"), 60, whole_recording.counts[2:11],
+                     whole_recording.worn[2:11])
+    for scale in (1.0, None):
+        whole_days, whole = sleep_columns(grid, scale=scale)
+        assert np.isfinite(whole["sleep_total"]).sum() >= 7  # real nights, not an empty comparison
+        for skip in range(grid.n_days + 1):
+            days, part = sleep_columns(grid, scale=scale, skip=skip)
+            kept = whole_days >= grid.first_day + np.timedelta64(skip, "D")
+            assert list(part) == list(whole) and np.array_equal(days, whole_days[kept])
+            for name, column in part.items():
+                assert np.array_equal(column, whole[name][kept], equal_nan=True), (skip, name)
+    with pytest.raises(ValueError, match="skip must be"):
+        sleep_columns(grid, skip=grid.n_days + 1)

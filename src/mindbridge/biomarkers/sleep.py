@@ -125,11 +125,18 @@ _NIGHTLY = ("sleep_onset", "sleep_offset", "sleep_midpoint", "sleep_total", "sle
             "sleep_awakenings")
 
 
-def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
-                  scale: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The sleep family's wake-up days (`datetime64[D]`) and feature columns, nights with data only."""
+def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke", scale: float | None = None,
+                  skip: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The sleep family's wake-up days (`datetime64[D]`) and feature columns, nights with data only.
+
+    The first `skip` nights get no columns, though every epoch is still scored (the device scale and the sleep
+    regularity index read the whole grid): the edge asks for the nights from its window's last day on.
+    """
+    if not 0 <= skip <= grid.n_days:
+        raise ValueError(f"skip must be 0 to the grid's {grid.n_days} day(s), got {skip}")
     scored = score_epochs(grid.filled, grid.worn, grid.epoch_s, method, scale).label.reshape(grid.counts.shape)
-    night = nights(scored)
+    # night k is the second half of day k - 1 and the first half of day k: days from skip - 1 on suffice
+    night = nights(scored[skip - 1:])[1:] if skip else nights(scored)
     cover = (night != MISSING).sum(axis=1, dtype=float) / night.shape[1]
     mp = main_periods(night, grid.epoch_minutes)
     h = grid.epoch_s / 3600.0
@@ -143,9 +150,9 @@ def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke",
     # rows in the order of _NIGHTLY, which names them
     nightly = np.array([onset, offset, (onset + offset) / 2, sleep_min, wake_min, efficiency, mp["interruptions"]])
     columns = dict(zip(_NIGHTLY, np.where(ok, nightly, np.nan)[:, seen], strict=True))
-    columns["sleep_regularity_index"] = np.concatenate((sleep_regularity(scored), [np.nan]))[seen]
+    columns["sleep_regularity_index"] = np.concatenate((sleep_regularity(scored), [np.nan]))[skip:][seen]
     columns[coverage_column("sleep")] = cover[seen]
-    days = np.concatenate((grid.days, [grid.days[-1] + np.timedelta64(1, "D")]))
+    days = np.concatenate((grid.days, [grid.days[-1] + np.timedelta64(1, "D")]))[skip:]
     return days[seen], columns
 
 

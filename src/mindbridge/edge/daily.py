@@ -76,7 +76,8 @@ def newest_day(counts: np.ndarray, first_day: dt.date, source: str) -> dict[str,
     circadian = day_columns(last)  # per-day measures need the day alone; IS and IV need the window
     stability, variability = stability_variability(hourly_counts(grid), WINDOW_DAYS)
     circadian.update(interdaily_stability_7d=stability[-1:], intradaily_variability_7d=variability[-1:])
-    days, sleep = sleep_columns(grid, "cole-kripke", 1.0 if source in REFERENCE_DEVICES else None)
+    days, sleep = sleep_columns(grid, "cole-kripke", 1.0 if source in REFERENCE_DEVICES else None,
+                                skip=grid.n_days - 1)
     # Every profile feature is the day's own but the day-to-day autocorrelation, which needs the day before.
     recent = grid.last_days(2)
     _, profile = profile_columns(recent, skip=recent.n_days - 1)
