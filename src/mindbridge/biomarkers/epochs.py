@@ -166,13 +166,17 @@ def nonwear(counts: np.ndarray, epoch_s: int, minutes: float = NONWEAR_MINUTES) 
     if len(flat) < width:
         return np.zeros(np.shape(counts), dtype=bool)
     present = ~np.isnan(flat)
-    x = np.where(present, flat, 0.0)
+    complete = bool(present.all())  # the common case: every window is complete, no count needed
+    x = flat if complete else np.where(present, flat, 0.0)
     level = activity_level(x)
-    n = _window_sums(present.astype(float), width)
     mean = _window_sums(x, width) / width
     var = _window_sums(x * x, width) / width - mean * mean
-    still = (n == width) & (mean <= STILL_MEAN * level) & (var <= (STILL_SD * level) ** 2)
+    still = (mean <= STILL_MEAN * level) & (var <= (STILL_SD * level) ** 2)
+    if not complete:
+        still &= _window_sums(present.astype(float), width) == width
     starts = still.nonzero()[0]
+    if not len(starts):  # no still window: nothing to paint, and a knock needs non-wear on both sides
+        return np.zeros(np.shape(counts), dtype=bool)
     mask = paint(len(flat), starts, starts + width)
     gap_starts, gap_ends = runs(~mask)
     knock = (gap_ends - gap_starts) * epoch_s <= SPIKE_MINUTES * 60

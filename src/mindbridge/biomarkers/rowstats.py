@@ -24,10 +24,9 @@ def row_quantiles(a: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     rows = (n > 0).nonzero()[0]
     if not len(rows):
         return out
-    for k, q in enumerate(qs):
-        pos = (n[rows] - 1) * q
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, n[rows] - 1)
-        low, high = ordered[rows, lo], ordered[rows, hi]
-        out[k, rows] = low + (high - low) * (pos - lo)
+    last = n[rows] - 1
+    pos = last * np.array(qs, dtype=float)[:, None]  # (quantiles, rows), all quantiles at once
+    lo = np.floor(pos).astype(int)
+    low, high = ordered[rows, lo], ordered[rows, np.minimum(lo + 1, last)]
+    out[:, rows] = low + (high - low) * (pos - lo)
     return out
