@@ -17,57 +17,78 @@ from .errors import MalformedInput
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
+class _Malformed(Exception):
+    """Not JSON; the path to the value is collected as the walk unwinds, so a passing walk builds none."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message, self.path = message, ["$"]
+
+
 def canonical(value: object) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of a JSON value."""
     out: list[str] = []
-    _write(value, out, "$")
+    try:
+        _write(value, out)
+    except _Malformed as exc:
+        raise MalformedInput(f"{''.join(exc.path)}: {exc.message}") from None
     try:
         return "".join(out).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise MalformedInput(f"a string holds a lone surrogate at character {exc.start}") from exc
 
 
-def _write(value: object, out: list[str], where: str) -> None:
+def _write(value: object, out: list[str]) -> None:
     # concrete types first: isinstance against the abstract Mapping and Sequence is slow
     if isinstance(value, str):
         out.append(encode_basestring(value))
     elif value is None or isinstance(value, bool):
         out.append({None: "null", True: "true", False: "false"}[value])
     elif isinstance(value, float):
-        out.append(number(value, where))
+        if not math.isfinite(value):
+            raise _Malformed(f"{value} is not a finite JSON number")
+        out.append(number(value))
     elif isinstance(value, int):
         # JSON numbers are IEEE doubles: beyond ±2^53 an integer is written as the double ECMAScript reads
-        out.append(str(value) if abs(value) <= MAX_SAFE_INTEGER else number(float(value), where))
+        out.append(str(value) if abs(value) <= MAX_SAFE_INTEGER else number(float(value)))
     elif isinstance(value, dict | Mapping):
-        _write_object(value, out, where)
+        _write_object(value, out)
     elif isinstance(value, list | tuple) or (isinstance(value, Sequence) and not isinstance(value, bytes | bytearray)):
         out.append("[")
         for i, item in enumerate(value):
             out.append("," if i else "")
-            _write(item, out, f"{where}[{i}]")
+            try:
+                _write(item, out)
+            except _Malformed as exc:
+                exc.path.insert(1, f"[{i}]")
+                raise
         out.append("]")
     else:
-        raise MalformedInput(f"{where}: {type(value).__name__} is not a JSON type")
+        raise _Malformed(f"{type(value).__name__} is not a JSON type")
 
 
-def _write_object(value: Mapping[object, object], out: list[str], where: str) -> None:
+def _write_object(value: Mapping[object, object], out: list[str]) -> None:
     names = [k for k in value if isinstance(k, str)]
     if len(names) != len(value):
-        raise MalformedInput(f"{where}: object member names must be strings")
+        raise _Malformed("object member names must be strings")
     # UTF-16 code-unit order is code-point order below U+10000 and so Python's own order for ASCII names
     ordered = sorted(names) if all(k.isascii() for k in names) else sorted(names, key=lambda k: k.encode("utf-16-be"))
     out.append("{")
     for i, key in enumerate(ordered):
         out.append("," if i else "")
         out.append(encode_basestring(key) + ":")
-        _write(value[key], out, f"{where}.{key}")
+        try:
+            _write(value[key], out)
+        except _Malformed as exc:
+            exc.path.insert(1, f".{key}")
+            raise
     out.append("}")
 
 
-def number(x: float, where: str = "$") -> str:
+def number(x: float) -> str:
     """A float written as ECMAScript Number.prototype.toString writes it (ECMA-262 §6.1.6.1.20)."""
     if not math.isfinite(x):
-        raise MalformedInput(f"{where}: {x} is not a finite JSON number")
+        raise MalformedInput(f"{x} is not a finite JSON number")
     if x == 0:
         return "0"
     sign = "-" if x < 0 else ""
