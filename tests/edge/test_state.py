@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import resource
+import threading
 import zlib
 from pathlib import Path
 
@@ -136,15 +138,56 @@ def test_a_save_never_overwrites_a_generation_another_writer_saved(tmp_path: Pat
                                                                      clinic: Clinic) -> None:
     path = tmp_path / "state"
     three_days(path, model_dir, clinic)
+    for saves in (1, 2):  # the other writer's generation is in the slot the stale save would take, or beyond
+        stale = load_state(path)
+        other = EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
+        for _ in range(saves):
+            day = other.state.last_day + dt.timedelta(days=1)
+            other.ingest_day(day, synthetic_day(day, 3))
+        saved = path.read_bytes()
+        with pytest.raises(StateError, match="changed since it was read"):
+            save_state(stale, path)
+        assert path.read_bytes() == saved
+
+
+def _locked_save(path: Path, state: EdgeState) -> tuple[threading.Thread, list[BaseException]]:
+    """Start saving `state` in a thread while the test holds the file's lock; the thread and its errors."""
+    errors: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            save_state(state, path)
+        except BaseException as exc:  # reported to the test
+            errors.append(exc)
+
+    saver = threading.Thread(target=save)
+    saver.start()
+    saver.join(0.3)
+    return saver, errors
+
+
+def test_a_save_waits_for_the_lock_and_then_sees_a_replaced_file(tmp_path: Path, model_dir: Path,
+                                                                  clinic: Clinic) -> None:
+    path = tmp_path / "state"
+    engine = three_days(path, model_dir, clinic)
+    day = DAY0 + dt.timedelta(days=3)
+    engine._advance(day, synthetic_day(day, 3), None, NOW)
+    before = path.read_bytes()
+    with path.open("rb") as held:  # another saver holds the lock
+        fcntl.flock(held, fcntl.LOCK_EX)
+        saver, errors = _locked_save(path, engine.state)
+        assert saver.is_alive() and path.read_bytes() == before  # waiting, nothing written
+    saver.join(5)
+    assert not errors and load_state(path).last_day == day  # it saved once the lock was free
     stale = load_state(path)
-    other = EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
-    for k in (3, 4):
-        day = DAY0 + dt.timedelta(days=k)
-        other.ingest_day(day, synthetic_day(day, k))
-    saved = path.read_bytes()
-    with pytest.raises(StateError, match="changed since it was read"):
-        save_state(stale, path)
-    assert path.read_bytes() == saved
+    with path.open("rb") as held:  # the holder re-creates the file while the other save waits
+        fcntl.flock(held, fcntl.LOCK_EX)
+        saver, errors = _locked_save(path, stale)
+        copy = tmp_path / "copy"
+        copy.write_bytes(path.read_bytes())
+        copy.replace(path)
+    saver.join(5)
+    assert len(errors) == 1 and isinstance(errors[0], StateError) and "replaced" in str(errors[0])
 
 
 def test_saves_overwrite_the_older_slot_in_place(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:

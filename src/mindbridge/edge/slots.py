@@ -6,11 +6,13 @@ file's first `FIRST_SLOT` bytes; then two page-aligned slots of `slot bytes` eac
 `"<generation> <length> <sha256 hex>\n"` and `length` bytes of payload; the SHA-256 covers the generation,
 the length and the payload, so a header torn after its first digits is refused, not read as a newer
 generation. Generation g lives in slot g % 2: writing g + 1 never touches g, the reader takes the newest
-sound slot, and a save first checks that g is where it expects it, so it never overwrites a generation
-another writer saved since the state was read. Writing in place avoids what an atomic rename costs each
-time (a new inode, its blocks and the directory entry, all journalled; docs/edge.md gives the measured
-difference). A file is created, or re-created with larger slots when a payload outgrows them, by temporary
-file, fsync and rename; it then holds only the new generation.
+sound slot. A save holds an exclusive lock of the file (`flock`) while it checks and writes, and it checks that
+the file is the one it opened, that g is in its slot and that no other writer has saved g + 1 since the state
+was read, so two processes feeding one state never overwrite each other's generations: the later save is
+refused. Writing in place avoids what an atomic rename costs each time (a new inode, its blocks and the
+directory entry, all journalled; docs/edge.md gives the measured difference). A file is created, or re-created
+with larger slots when a payload outgrows them, by temporary file, fsync, rename and an fsync of the folder;
+it then holds only the new generation.
 """
 
 from __future__ import annotations
@@ -20,11 +22,23 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the generation checks remain
+    fcntl = None  # type: ignore[assignment]
+
 SUPER = 64  # the superblock line, padded
 PAGE = 4096
 FIRST_SLOT = PAGE  # the superblock's page is never rewritten, so a torn sector cannot take it
 MAX_DIGITS = 12  # of a slot size, a generation or a length: larger numbers are damage, not data
+HEADER_PEEK = 3 * MAX_DIGITS + 68  # enough bytes for any slot header line: three numbers and a SHA-256 in hex
 _sync = getattr(os, "fdatasync", os.fsync)  # fdatasync skips the inode's times; macOS has only fsync
+
+
+def _lock(fd: int) -> None:
+    """Hold an exclusive advisory lock on the open file until it is closed (POSIX; a no-op elsewhere)."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class SlotError(ValueError):
@@ -123,12 +137,57 @@ def write_generation(path: Path, fmt: str, number: int, payload: bytes, slot_byt
 
     In place when `path` is already a slot file of `fmt` whose slots fit the payload; otherwise the file is
     created (or re-created) holding only this generation, with slots of at least `slot_bytes`, by temporary
-    file, fsync and rename. SlotError when generation `number - 1` is not where an in-place save expects it
-    (the file changed since it was read); OSError when the disk refuses.
+    file, fsync, rename and an fsync of the folder. The checks and the write run under an exclusive lock of
+    the file. SlotError when the file changed since it was read: replaced, generation `number - 1` not where
+    the save expects it, or generation `number` already saved by another process; OSError when the disk refuses.
     """
     record = _record(number, payload)
-    if _write_in_place(path, fmt, number, record):
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        _create(path, fmt, number, record, slot_bytes)
         return
+    try:
+        _lock(fd)  # another saver of this file waits here until this save is done
+        if os.fstat(fd).st_ino != os.stat(path).st_ino:
+            raise SlotError(f"{path}: the file was replaced since it was read (another process saving the same "
+                            "state?); not overwriting it")
+        size = slot_size(os.pread(fd, SUPER, 0), fmt)
+        if size is not None:
+            _check_generations(path, fd, size, number, record)
+        if size is None or len(record) > size:
+            _create(path, fmt, number, record, slot_bytes)  # still locked: a waiting saver then finds it replaced
+            return
+        at, view = slot_offset(number, size), memoryview(record)
+        while view:
+            written = os.pwrite(fd, view, at)
+            if written <= 0:
+                raise OSError(f"{path}: the disk took no bytes of the state")
+            view, at = view[written:], at + written
+        _sync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_generations(path: Path, fd: int, slot_bytes: int, number: int, record: bytes) -> None:
+    """SlotError unless generation `number - 1` is in its slot and no other sound generation `number` or later
+    is in the slot the save takes (the same record, a retry's own, is allowed)."""
+    before = _generation_at(os.pread(fd, HEADER_PEEK, slot_offset(number - 1, slot_bytes)))
+    at = slot_offset(number, slot_bytes)
+    claimed = _generation_at(os.pread(fd, HEADER_PEEK, at))
+    taken = claimed is not None and claimed >= number
+    if taken:  # unless torn (nobody's generation) or this save's own earlier attempt
+        raw = os.pread(fd, slot_bytes, at)
+        taken = not isinstance(_parse_slot(raw), str) and not raw.startswith(record)
+    if before != number - 1 or taken:
+        held = "no generation" if before is None else f"generation {before}"
+        also = f", and generation {claimed} is saved already" if taken else ""
+        raise SlotError(f"{path}: the slot of generation {number - 1} holds {held}{also}: the file changed since "
+                        "it was read (another process saving the same state?); not overwriting it")
+
+
+def _create(path: Path, fmt: str, number: int, record: bytes, slot_bytes: int) -> None:
+    """A new slot file at `path` holding only `record`, by temporary file, fsync, rename and a folder fsync."""
     size = -(-max(slot_bytes, len(record)) // PAGE) * PAGE
     image = bytearray(FIRST_SLOT + 2 * size)
     image[:SUPER] = _superblock(fmt, size)
@@ -140,30 +199,9 @@ def write_generation(path: Path, fmt: str, number: int, payload: bytes, slot_byt
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def _write_in_place(path: Path, fmt: str, number: int, record: bytes) -> bool:
-    """Overwrite the generation's slot when `path` is a slot file of `fmt` whose slots fit the record."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        slot_bytes = slot_size(os.pread(fd, SUPER, 0), fmt)
-        if slot_bytes is None or len(record) > slot_bytes:
-            return False
-        before = _generation_at(os.pread(fd, 3 * MAX_DIGITS + 68, slot_offset(number - 1, slot_bytes)))
-        if before != number - 1:
-            raise SlotError(f"{path}: the slot of generation {number - 1} holds "
-                            f"{'no generation' if before is None else f'generation {before}'}: the file changed "
-                            "since it was read (another process saving the same state?); not overwriting it")
-        at, view = slot_offset(number, slot_bytes), memoryview(record)
-        while view:
-            written = os.pwrite(fd, view, at)
-            if written <= 0:
-                raise OSError(f"{path}: the disk took no bytes of the state")
-            view, at = view[written:], at + written
-        _sync(fd)
-        return True
-    finally:
-        os.close(fd)
+    if os.name == "posix":  # the rename is durable once the folder is synced (Windows cannot open a folder)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
