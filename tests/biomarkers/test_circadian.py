@@ -73,8 +73,9 @@ def test_square_wave_m10_l5_onsets_and_relative_amplitude() -> None:
 def test_windows_wrap_around_midnight() -> None:
     profile = np.full(24, 10.0)
     profile[[22, 23, 0, 1, 2]] = 1.0
-    low, at = lmx(profile, 5, lowest=True)
+    (low, at), (high, high_at) = lmx(profile, [(5, True), (3, False)])
     assert (low[0], at[0]) == (1.0, 22)
+    assert (high[0], high_at[0]) == (10.0, 3)  # the first of the tied 10-count windows after the dip
 
 
 def test_sample_variance_variant_differs_by_the_known_factor() -> None:

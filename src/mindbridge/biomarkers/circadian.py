@@ -154,30 +154,40 @@ def stability_variability(hours: np.ndarray, window: int, ddof: int = 0) -> tupl
     return _stability_from_sums(sums, ddof)
 
 
-def lmx(profiles: np.ndarray, epochs: int, lowest: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and start index of the least (or most) active `epochs`-long cyclic window of each profile row.
+def lmx(profiles: np.ndarray, windows: Sequence[tuple[int, bool]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per `(epochs, lowest)` window: the mean and start index of the least (`lowest`) or most active `epochs`-long
+    cyclic window of each profile row, all windows from one running sum (M10 and L5 share it).
 
     NaN values are left out of a window's mean; a row with no valid value gives NaN and index -1.
     """
     p = np.asarray(profiles, dtype=float)
     p = p.reshape(1, -1) if p.ndim < 2 else p
     rows, n = p.shape
+    longest = max(epochs for epochs, _ in windows)
     valid = ~np.isnan(p)
     complete = bool(valid.all())
-    run = np.zeros((1 if complete else 2, rows, n + epochs))  # a leading 0, the row, its first epochs-1 again
+    run = np.zeros((1 if complete else 2, rows, n + longest))  # a leading 0, the row, its first epochs-1 again
     run[0, :, 1:n + 1] = p if complete else np.where(valid, p, 0.0)
     if not complete:
         run[1, :, 1:n + 1] = valid
-    run[:, :, n + 1:] = run[:, :, 1:epochs]
+    run[:, :, n + 1:] = run[:, :, 1:longest]
     run.cumsum(axis=2, out=run)
-    sums = run[:, :, epochs:] - run[:, :, :n]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums[0] / (epochs if complete else sums[1])
-    ranked = means if complete else np.where(sums[1] > 0, means, np.inf if lowest else -np.inf)
-    idx = np.argmin(ranked, axis=1) if lowest else np.argmax(ranked, axis=1)
     rows_at = np.arange(rows)
-    empty = np.zeros(rows, dtype=bool) if complete else sums[1][rows_at, idx] == 0
-    return np.where(empty, np.nan, means[rows_at, idx]), np.where(empty, -1, idx)
+    out = []
+    for epochs, lowest in windows:
+        sums = run[:, :, epochs:epochs + n] - run[:, :, :n]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums[0] / (epochs if complete else sums[1])
+        ranked = means if complete else np.where(sums[1] > 0, means, np.inf if lowest else -np.inf)
+        idx = np.argmin(ranked, axis=1) if lowest else np.argmax(ranked, axis=1)
+        empty = np.zeros(rows, dtype=bool) if complete else sums[1][rows_at, idx] == 0
+        out.append((np.where(empty, np.nan, means[rows_at, idx]), np.where(empty, -1, idx)))
+    return out
+
+
+def m10_l5(profiles: np.ndarray, epoch_s: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`lmx` of the most active 10 h and the least active 5 h of each profile row: [(M10, onset), (L5, onset)]."""
+    return lmx(profiles, ((window_epochs(10, epoch_s), False), (window_epochs(5, epoch_s), True)))
 
 
 def relative_amplitude(m10: np.ndarray, l5: np.ndarray) -> np.ndarray:
@@ -200,8 +210,7 @@ def recording_rhythm(grids: Sequence[EpochGrid], ddof: int = 0) -> dict[str, np.
     terms = _hour_terms(np.concatenate([hourly_counts(g) for g in grids]), firsts)
     stab, var = _stability_from_sums(np.add.reduceat(terms, firsts, axis=0), ddof)
     average = np.stack([average_day(g) for g in grids])
-    m10, _ = lmx(average, window_epochs(10, epoch_s), lowest=False)
-    l5, _ = lmx(average, window_epochs(5, epoch_s), lowest=True)
+    (m10, _), (l5, _) = m10_l5(average, epoch_s)
     return {"interdaily_stability": stab, "intradaily_variability": var, "m10_recording": m10,
             "l5_recording": l5, "relative_amplitude_recording": relative_amplitude(m10, l5)}
 
@@ -259,8 +268,7 @@ def day_columns(grid: EpochGrid) -> dict[str, np.ndarray]:
     per_min = grid.masked / grid.epoch_minutes
     cover = grid.coverage()
     day_ok = cover >= MIN_DAY_COVERAGE
-    m10, m10_at = lmx(per_min, window_epochs(10, grid.epoch_s), lowest=False)
-    l5, l5_at = lmx(per_min, window_epochs(5, grid.epoch_s), lowest=True)
+    (m10, m10_at), (l5, l5_at) = m10_l5(per_min, grid.epoch_s)
     cos = cosinor(per_min, grid.epoch_s)
     h_per_epoch = grid.epoch_s / 3600.0
     # rows in the order of _DAY_MEASURES, which names them
