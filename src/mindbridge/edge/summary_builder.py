@@ -110,5 +110,5 @@ def build_summary(*, subject: str, model: EdgeModel, days: list[dt.date], histor
         subject=subject, window_start=first, window_end=day, created_at=now, model_id=model.model_id,
         model_version=model.version, probability=mean, interval=interval, risk_band=band(model, mean, interval),
         deviations=top_deviations(day, baseline, feature_units(), shifts),
-        coverage={f: float(np.clip(history[coverage_column(f)][-1], 0.0, 1.0)) for f in FAMILIES},
+        coverage={f: min(max(float(history[coverage_column(f)][-1]), 0.0), 1.0) for f in FAMILIES},
         surveys=survey_scores(day, answers) if answers else [])

@@ -100,10 +100,11 @@ def seal(payload: BaseModel | Mapping[str, object], device: Identity, recipient:
     now = now or dt.datetime.now(dt.UTC)
     header = Header(id=str(uuid.uuid4()), alg=ALG, sender=device.did, patient=device.patient,
                     recipient=recipient.kid, created=int(now.timestamp()), seq=seq)
-    header_bytes, payload_bytes = canonical(header.model_dump()), canonical(data)
+    fields = header.model_dump()
+    header_bytes, payload_bytes = canonical(fields), canonical(data)
     signature = device.signing.sign(_signed_bytes(header_bytes, payload_bytes))
     sealed = SUITE.encrypt(signature + payload_bytes, recipient.key, info=DOMAIN + header_bytes)
-    envelope = {"v": FORMAT, "hdr": header.model_dump(), "ct": b64(sealed)}
+    envelope = {"v": FORMAT, "hdr": fields, "ct": b64(sealed)}
     if len(out := canonical(envelope)) > MAX_ENVELOPE:
         raise TooLarge(f"envelope of {len(out)} bytes exceeds {MAX_ENVELOPE}")
     return out
