@@ -2,13 +2,13 @@
 edge process, model file size, state file size.
 
 Data: Depresjon (Garcia-Ceja et al., ACM MMSys 2018): the longest condition and control recordings, fed one
-daily CSV at a time (3 rounds each) through a fresh engine with a signed model of the deployed shape (26
-features, exported by `models.export`), sealing one envelope per day. Each recording runs in `PROCESSES`
-fresh `python -m mindbridge.device bench` processes, and the median is the figure (this shared machine's
-speed drifts by a fifth within minutes): CPU is `time.process_time` inside the engine, memory the process's
-own `VmHWM` (not `ru_maxrss`, which inherits the parent's peak across exec). The baseline is the lean reader
-parsing the same day's CSV, timed apart. The import ladder shows what each layer of the edge costs in
-resident memory.
+daily CSV at a time (3 rounds each) through a fresh engine with a signed model of the deployed shape
+(`DEPLOYED`: the day's 43 inputs and their 7-day means and sds, exported by `models.export`), sealing one
+envelope per day. Each recording runs in `PROCESSES` fresh `python -m mindbridge.device bench` processes, and
+the median is the figure (this shared machine's speed drifts by a fifth within minutes): CPU is
+`time.process_time` inside the engine, memory the process's own `VmHWM` (not `ru_maxrss`, which inherits the
+parent's peak across exec). The baseline is the lean reader parsing the same day's CSV, timed apart. The
+import ladder shows what each layer of the edge costs in resident memory.
 """
 
 from __future__ import annotations
@@ -25,14 +25,17 @@ import numpy as np
 from benchmarks.common import depresjon_dir
 from mindbridge.edge.model_loader import sign_model
 from mindbridge.models.card import ModelCard
+from mindbridge.models.context import context_names
 from mindbridge.models.export import ONNX_FILE, export_onnx
-from mindbridge.models.features import ACTIGRAPHY_FEATURES
+from mindbridge.models.features import MODEL_FEATURES
 from mindbridge.models.linear import PARAMS_FILE, LinearRisk, sha256
 from mindbridge.models.training import logistic_pipeline
 from mindbridge.privacy.keys import Identity
 
 CPU_MS, RSS_MB, MODEL_KB, STATE_KB = 5.0, 80.0, 100.0, 200.0
 PROCESSES = 5
+# what `mindbridge train` deploys on Depresjon: the day's inputs and their 7-day context (docs/models.md)
+DEPLOYED = MODEL_FEATURES + context_names(MODEL_FEATURES, 7)
 RECORDINGS = ("condition/condition_4", "control/control_5")
 IMPORTS = ("numpy", "mindbridge.biomarkers.sleep, mindbridge.biomarkers.circadian",
            "mindbridge.summary", "mindbridge.privacy.envelope", "mindbridge.edge.engine",
@@ -40,16 +43,17 @@ IMPORTS = ("numpy", "mindbridge.biomarkers.sleep, mindbridge.biomarkers.circadia
 
 
 def deployed_model(folder: Path) -> str:
-    """Write a logistic model of the deployed shape, exported (JSON + ONNX), carded and signed; the signer's DID."""
+    """Write a logistic model of the deployed shape (`DEPLOYED`), exported (JSON + ONNX), carded and signed; the
+    signer's DID."""
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, len(ACTIGRAPHY_FEATURES)))
+    x = rng.normal(size=(400, len(DEPLOYED)))
     y = (x[:, 0] + rng.normal(size=400) > 0).astype(int)
     pipeline = logistic_pipeline(1.0).fit(x, y)
-    files = [export_onnx(pipeline, len(ACTIGRAPHY_FEATURES), folder / ONNX_FILE),
-             LinearRisk.from_pipeline(pipeline, ACTIGRAPHY_FEATURES).save(folder / PARAMS_FILE)]
+    files = [export_onnx(pipeline, len(DEPLOYED), folder / ONNX_FILE),
+             LinearRisk.from_pipeline(pipeline, DEPLOYED).save(folder / PARAMS_FILE)]
     ModelCard(model_id="bench-logistic", version="0", created=dt.datetime.now(dt.UTC).isoformat(),
               description="benchmark model of the deployed shape", intended_use="benchmark", limits=[],
-              data="synthetic", days_used="-", protocol="-", features=list(ACTIGRAPHY_FEATURES), metrics={},
+              data="synthetic", days_used="-", protocol="-", features=list(DEPLOYED), metrics={},
               calibration="-", conformal={}, decision_threshold=0.5,
               artifacts={f.name: sha256(f) for f in files}, citation="-").write(folder)
     team = Identity.generate("model-team")

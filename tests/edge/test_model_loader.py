@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -112,4 +113,5 @@ def test_edge_probability_equals_the_exporters_numpy_model(tmp_path_factory: pyt
     values = dict(zip(ACTIGRAPHY_FEATURES, x, strict=True))
     logged = np.array([np.log1p(v) if name in LOG_SCALED else v for name, v in values.items()])
     expected = LinearRisk.load(folder / PARAMS_FILE).predict_proba(logged[None, :])[0]
-    assert load_model(folder).probability(values) == pytest.approx(expected, abs=1e-12)
+    one_day = {name: np.array([v]) for name, v in values.items()}
+    assert load_model(folder).probability(one_day, [dt.date(2024, 1, 1)]) == pytest.approx(expected, abs=1e-12)

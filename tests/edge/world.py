@@ -27,17 +27,19 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 THRESHOLD = 0.42
 
 
-def write_model(folder: Path, weights: np.ndarray | None = None, intercept: float = -0.3) -> Path:
-    """Export a linear risk model over the actigraphy features with the real exporter, and its card."""
+def write_model(folder: Path, weights: np.ndarray | None = None, intercept: float = -0.3,
+                features: tuple[str, ...] = ACTIGRAPHY_FEATURES) -> Path:
+    """Export a linear risk model over `features` (the actigraphy ones by default) with the real exporter, and
+    its card."""
     folder.mkdir(parents=True, exist_ok=True)
-    n = len(ACTIGRAPHY_FEATURES)
+    n = len(features)
     w = np.linspace(-0.8, 0.8, n) if weights is None else weights
-    model = LinearRisk(ACTIGRAPHY_FEATURES, median=np.full(n, 1.0), mean=np.full(n, 2.0), scale=np.full(n, 40.0),
+    model = LinearRisk(features, median=np.full(n, 1.0), mean=np.full(n, 2.0), scale=np.full(n, 40.0),
                        weights=w, intercept=intercept)
     model.save(folder / PARAMS_FILE)
     ModelCard(model_id="edge-test-logistic", version="0.0.1", created=NOW.isoformat(), description="test model",
               intended_use="tests", limits=["synthetic weights"], data="none", days_used="none", protocol="none",
-              features=list(ACTIGRAPHY_FEATURES), metrics={}, calibration="none", conformal={"alpha": 0.1},
+              features=list(features), metrics={}, calibration="none", conformal={"alpha": 0.1},
               decision_threshold=THRESHOLD, artifacts={PARAMS_FILE: sha256(folder / PARAMS_FILE)},
               citation="none").write(folder)
     return folder

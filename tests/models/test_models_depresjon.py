@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from mindbridge.models.commands import model_card
-from mindbridge.models.depresjon import DepresjonResult, fit_depresjon, labelled_days, person_labels, run_depresjon
+from mindbridge.models.depresjon import (
+    DepresjonResult,
+    day_inputs,
+    fit_depresjon,
+    labelled_days,
+    person_labels,
+    run_depresjon,
+)
 from mindbridge.models.export import export_onnx, onnx_predict
 from mindbridge.models.features import MODEL_FEATURES, PROFILE_FEATURES, model_inputs, person_feature_names
 from mindbridge.models.linear import LinearRisk
@@ -61,28 +68,34 @@ def test_nested_loso_beats_the_subject_disjoint_baseline(reduced: DepresjonResul
     headline = json.loads(json.dumps(reduced.as_json()))
     assert set(headline["per_person"]) == set(headline["per_day"]) == {"balanced_accuracy", "auroc", "mcc", "accuracy"}
     assert headline["days"]["n"] == 693 and "protocol" in headline
+    day_choices = headline["chosen_in_folds"]["day"]
+    assert sum(day_choices.values()) == 55 and all("the day" in choice for choice in day_choices)
+    assert sum(headline["chosen_in_folds"]["person"].values()) == 55
 
 
 @pytest.mark.slow
 def test_card_and_report_files(reduced: DepresjonResult, depresjon_tables: Tables, tmp_path: Path) -> None:
-    model, person, days = fit_depresjon(*depresjon_tables)
-    numpy_model = LinearRisk.from_pipeline(model.pipeline, MODEL_FEATURES)
+    fitted = fit_depresjon(*depresjon_tables)
     labelled = labelled_days(*depresjon_tables)
-    x = model_inputs(labelled)
-    np.testing.assert_allclose(numpy_model.predict_proba(x), model.predict_proba(x), atol=1e-9)
-    onnx_file = export_onnx(model.pipeline, len(MODEL_FEATURES), tmp_path / "model.onnx")
-    np.testing.assert_allclose(onnx_predict(onnx_file, x), model.predict_proba(x), atol=1e-6, rtol=0)
+    whole, names, views = day_inputs(labelled)
+    assert fitted.day.view in views and fitted.features == tuple(names[i] for i in views[fitted.day.view])
+    x = whole[:, views[fitted.day.view]]
+    numpy_model = LinearRisk.from_pipeline(fitted.day.pipeline, fitted.features)
+    np.testing.assert_allclose(numpy_model.predict_proba(x), fitted.day.predict_proba(whole), atol=1e-9)
+    onnx_file = export_onnx(fitted.day.pipeline, len(fitted.features), tmp_path / "model.onnx")
+    np.testing.assert_allclose(onnx_predict(onnx_file, x), fitted.day.predict_proba(whole), atol=1e-6, rtol=0)
     assert onnx_file.stat().st_size < 100_000
-    person_numpy = LinearRisk.from_pipeline(person.pipeline, person_feature_names())
+    person_numpy = LinearRisk.from_pipeline(fitted.person.pipeline, person_feature_names())
     xp, yp = person_labels(labelled)
-    np.testing.assert_allclose(person_numpy.predict_proba(xp), person.predict_proba(xp), atol=1e-9)
+    np.testing.assert_allclose(person_numpy.predict_proba(xp), fitted.person.predict_proba(xp), atol=1e-9)
     assert len(person_numpy.features) == 2 * len(MODEL_FEATURES) == xp.shape[1] and yp.sum() == 23
-    card = model_card(reduced, model, {"model.json": "0" * 64}, days)
+    card = model_card(reduced, fitted, {"model.json": "0" * 64})
     json_file, md_file = card.write(tmp_path)
-    assert type(card).read(tmp_path) == card
-    assert card.conformal["threshold"] == model.conformal.threshold
+    assert type(card).read(tmp_path) == card and card.features == list(fitted.features)
+    assert card.conformal["threshold"] == fitted.day.conformal.threshold
     text = md_file.read_text()
     assert "693 days" in text and "per_person | auroc" in text and "0" * 64 in text
     report = write_report(reduced, tmp_path / "report")
     assert {p.name for p in report.parent.glob("*.png")} == {"roc.png", "reliability.png", "subjects.png"}
-    assert "Jakobsen" in report.read_text() and json_file.exists()
+    assert "Jakobsen" in report.read_text() and "Chosen inside the training folds" in report.read_text()
+    assert json_file.exists()

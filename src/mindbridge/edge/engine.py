@@ -110,9 +110,10 @@ class EdgeEngine:
                              f"{self.state.source} in {self.state.tz}")
         self.state.push_day(day, day_minutes(counts, day))
         values = newest_day(self.state.counts, self.state.ring_start(), self.state.source)
-        has_data = not bool(np.isnan(self.state.counts[-1]).all())
-        self.state.push_features(day, values, self.model.probability(values) if has_data else np.nan)
+        self.state.push_features(day, values, np.nan)
         history = {name: self.state.features[:, j] for j, name in enumerate(COLUMNS)}
+        if not np.isnan(self.state.counts[-1]).all():  # a day with data is scored, with its trailing context
+            self.state.probability[-1] = self.model.probability(history, self.state.days)
         baseline = personal_baseline(values, {k: history[k][:-1] for k in KEY_BIOMARKERS})
         track_shifts(self.state.cusums, self.state.shifts, baseline, day)
         return build_summary(subject=self.state.subject, model=self.model, days=self.state.days, history=history,
@@ -151,7 +152,7 @@ class EdgeEngine:
 
 def _checked_model(model_dir: Path, signers: tuple[str, ...]) -> EdgeModel:
     model = load_model(model_dir, signers, require_signature=bool(signers))
-    unknown = [f for f in model.features if f not in COLUMNS]
+    unknown = [f for f in model.plan.bases if f not in COLUMNS]
     if unknown:
         raise ModelRefused(f"{model_dir}: the model needs feature(s) the edge does not compute: {', '.join(unknown)}")
     return model

@@ -13,9 +13,11 @@ after `log1p` on the count-scale features (`models.linear.log_scale`, shared wit
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +27,7 @@ from pydantic import ValidationError
 
 from ..models.card import ModelCard
 from ..models.conformal import ConformalSets
+from ..models.context import ContextPlan
 from ..models.linear import PARAMS_FILE, LinearRisk, log_scale, sha256
 from ..privacy.canonical import canonical
 from ..privacy.did import ed25519_of_did_key
@@ -60,13 +63,22 @@ class EdgeModel:
         """The model's input features, in order."""
         return self.linear.features
 
-    def inputs(self, values: Mapping[str, float]) -> np.ndarray:
-        """The model's input row from named daily features (count-scale ones log1p'd; NaN stays NaN)."""
-        return log_scale(np.array([values[name] for name in self.features], dtype=float), self.features)
+    @cached_property
+    def plan(self) -> ContextPlan:
+        """Which daily features and trailing windows the model's inputs come from."""
+        return ContextPlan.of(self.features)
 
-    def probability(self, values: Mapping[str, float]) -> float:
-        """Calibrated probability that the day belongs to a depressive episode."""
-        return float(self.linear.predict_proba(self.inputs(values)[None, :])[0])
+    def inputs(self, history: Mapping[str, np.ndarray], days: Sequence[dt.date]) -> np.ndarray:
+        """The model's input row for the newest of `days` from the daily feature columns of `days`: a day's own
+        features and their means and sds over trailing windows (`models.context`), count-scale ones log1p'd
+        first (as in training); NaN stays NaN."""
+        plan = self.plan
+        x = log_scale(np.array([history[name] for name in plan.bases], dtype=float).T, plan.bases)
+        return plan.row(x, days)
+
+    def probability(self, history: Mapping[str, np.ndarray], days: Sequence[dt.date]) -> float:
+        """Calibrated probability that the newest of `days` belongs to a depressive episode."""
+        return float(self.linear.predict_proba(self.inputs(history, days)[None, :])[0])
 
 
 def _signed_bytes(signer: str, manifest: Mapping[str, str]) -> bytes:

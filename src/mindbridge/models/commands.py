@@ -20,13 +20,12 @@ from rich.table import Table
 
 from .. import __version__
 from .card import MetricValue, ModelCard
-from .depresjon import PROTOCOL, DepresjonResult, fit_depresjon, run_depresjon
+from .depresjon import PROTOCOL, Deployable, DepresjonResult, fit_depresjon, run_depresjon
 from .export import ONNX_FILE, PERSON_FILE, export_onnx
-from .features import MODEL_FEATURES, person_feature_names
+from .features import person_feature_names
 from .globem import PUBLISHED_BALANCED_ACCURACY, load_sample, run_globem
 from .linear import PARAMS_FILE, LinearRisk, sha256
 from .report import LABELS, comparison_rows, write_report
-from .training import RiskModel
 
 Loader = Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]
 # (keystore, passphrase file) -> a function that signs a model folder and returns the signer's DID; the
@@ -52,12 +51,12 @@ def train_artifact(table: pd.DataFrame, subjects: pd.DataFrame, out: Path,
                    quiet: bool = False) -> tuple[DepresjonResult, list[Path]]:
     """Evaluate by nested LOSO, fit on all subjects, and write the artifact, card and report to `out`."""
     result = evaluate_with_progress(table, subjects, quiet=quiet)
-    model, person, days = fit_depresjon(table, subjects)
+    fitted = fit_depresjon(table, subjects)
     out.mkdir(parents=True, exist_ok=True)
-    files = [export_onnx(model.pipeline, len(MODEL_FEATURES), out / ONNX_FILE),
-             LinearRisk.from_pipeline(model.pipeline, MODEL_FEATURES).save(out / PARAMS_FILE),
-             LinearRisk.from_pipeline(person.pipeline, person_feature_names()).save(out / PERSON_FILE)]
-    card = model_card(result, model, {f.name: sha256(f) for f in files}, days)
+    files = [export_onnx(fitted.day.pipeline, len(fitted.features), out / ONNX_FILE),
+             LinearRisk.from_pipeline(fitted.day.pipeline, fitted.features).save(out / PARAMS_FILE),
+             LinearRisk.from_pipeline(fitted.person.pipeline, person_feature_names()).save(out / PERSON_FILE)]
+    card = model_card(result, fitted, {f.name: sha256(f) for f in files})
     json_card, md_card = card.write(out)
     return result, [*files, json_card, md_card, write_report(result, out / "report")]
 
@@ -73,17 +72,19 @@ def comparison_table(result: DepresjonResult) -> Table:
     return table
 
 
-def model_card(result: DepresjonResult, model: RiskModel, artifacts: dict[str, str], days: int) -> ModelCard:
+def model_card(result: DepresjonResult, fitted: Deployable, artifacts: dict[str, str]) -> ModelCard:
     """The card of the day model fitted on all Depresjon study-window days, with the nested LOSO metrics."""
     metrics = {name: {k: MetricValue(value=v, lower=lvl.intervals[k][0], upper=lvl.intervals[k][1])
                       for k, v in lvl.metrics.items()}
                for name, lvl in (("per_person", result.per_person), ("per_day", result.per_day))}
     return ModelCard(
         model_id=MODEL_ID, version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        description=f"Logistic regression ({model.candidate}, chosen by subject-grouped CV) on one day of "
+        description=f"Logistic regression ({fitted.day.chosen}, chosen by subject-grouped CV) on a day's "
                     "wrist-actigraphy biomarkers (activity level and distribution, clock-time profile, "
-                    "fragmentation, circadian rhythm, actigraphic sleep), calibrated by Platt scaling; outputs "
-                    f"the probability that the day belongs to a person in a depressive episode. {PERSON_FILE} holds "
+                    "fragmentation, circadian rhythm, actigraphic sleep) and, when the view says so, their mean "
+                    "and sd over the day and the days just before it (`<feature>:mean<n>d`, `:sd<n>d`; never a "
+                    "later day), calibrated by Platt scaling; outputs the probability that the day belongs to a "
+                    f"person in a depressive episode. {PERSON_FILE} holds "
                     "the person model (same format) over the median and sd of a person's day inputs; the "
                     "per_person metrics are that model's.",
         intended_use="Research and decision support only: flags days whose rhythm resembles depressed "
@@ -95,14 +96,14 @@ def model_card(result: DepresjonResult, model: RiskModel, artifacts: dict[str, s
                 "Per-day conformal coverage assumes exchangeable days; days of one person are correlated.",
                 f"Reached per-person nested LOSO AUROC {result.per_person.metrics['auroc']:.3f}, below the "
                 "0.95 target of issue 5."],
-        data=f"Depresjon: {GARCIA_CEJA}", days_used=f"{days} days: each subject's first `days` complete days "
+        data=f"Depresjon: {GARCIA_CEJA}", days_used=f"{fitted.days} days: each subject's first `days` complete days "
                                                     "(scores.csv study window); later days are mostly non-wear.",
-        protocol=PROTOCOL, features=list(MODEL_FEATURES), metrics=metrics,
+        protocol=PROTOCOL, features=list(fitted.features), metrics=metrics,
         calibration="Platt scaling fitted on user-grouped out-of-fold scores inside the training data, folded "
                     "into the logistic weights.",
-        conformal={"alpha": result.alpha, "threshold": model.conformal.threshold,
+        conformal={"alpha": result.alpha, "threshold": fitted.day.conformal.threshold,
                    "coverage": result.conformal_coverage, "mean_set_size": result.conformal_set_size},
-        decision_threshold=model.threshold, artifacts=artifacts, citation=GARCIA_CEJA)
+        decision_threshold=fitted.day.threshold, artifacts=artifacts, citation=GARCIA_CEJA)
 
 
 def register(app: typer.Typer, load_depresjon: Loader, model_signer: Signer) -> None:

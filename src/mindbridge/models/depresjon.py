@@ -10,6 +10,7 @@ model's; the mean of a person's day probabilities is reported beside them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,16 +18,19 @@ import numpy as np
 import pandas as pd
 
 from .conformal import coverage, mean_set_size
+from .context import CONTEXT_DAYS, context_names, with_context
 from .evaluation import Predictions, binary_metrics, leave_one_subject_out, per_person, subject_bootstrap
-from .features import model_inputs, person_inputs, study_days
+from .features import MODEL_FEATURES, model_inputs, person_inputs, study_days
 from .training import CANDIDATES, Candidate, RiskModel, fit_risk_model
 
 PROTOCOL = ("nested leave-one-subject-out (55 folds); penalty (L2, L1, elastic net) and strength of a logistic "
             "regression chosen by 5-fold subject-grouped stratified CV AUROC inside each training fold, Platt "
             "calibration and split-conformal threshold fitted on the same inner out-of-fold scores; decision "
             "threshold = training prevalence; days = first `days` complete days per subject (693); per day: day "
-            "model on 50 daily features; per person: person model on the median and sd of each subject's daily "
-            "inputs, its own nested LOSO; 95% intervals by bootstrap over subjects")
+            "model on the day's 43 inputs, alone or with their mean and sd over the 3, 5 or 7 days ending that "
+            "day (never a later day), the view chosen with the penalty inside each training fold; per person: "
+            "person model on the median and sd of each subject's daily inputs, its own nested LOSO; 95% "
+            "intervals by bootstrap over subjects")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ class DepresjonResult:
     protocol: str = PROTOCOL
     published: tuple[Published, ...] = field(default=PUBLISHED)
 
+    def choices(self) -> dict[str, dict[str, int]]:
+        """Per model (day, person): how many outer folds chose each candidate and view, most frequent first."""
+        return {model: dict(Counter(per_fold.values()).most_common()) for model, per_fold in self.chosen.items()}
+
     def as_json(self) -> dict[str, object]:
         """The headline figures: per-person and per-day balanced accuracy, AUROC, MCC, accuracy, protocol."""
         keys = ("balanced_accuracy", "auroc", "mcc", "accuracy")
@@ -87,7 +95,8 @@ class DepresjonResult:
                 "days": {"n": self.per_day.n, "condition": int(self.days["y"].sum()),
                          "rule": "first `days` complete days per subject (scores.csv study window)"},
                 "conformal": {"alpha": self.alpha, "coverage": self.conformal_coverage,
-                              "mean_set_size": self.conformal_set_size}}
+                              "mean_set_size": self.conformal_set_size},
+                "chosen_in_folds": self.choices()}
 
 
 def labelled_days(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
@@ -110,6 +119,21 @@ def level(y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: np.ndarra
     return Level(binary_metrics(y, p, threshold), subject_bootstrap(y, p, groups, threshold, n_boot=n_boot), len(y))
 
 
+def day_inputs(days: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]:
+    """The day model's inputs over the labelled days: each day's own inputs, then every context window's means
+    and sds (`context`); the names of the columns; and the views training chooses among (the day alone, or
+    the day with one window's context)."""
+    base = model_inputs(days)
+    dates = [d.date() for d in pd.to_datetime(days["date"])]
+    x = np.hstack([base, *with_context(base, days["subject"].to_numpy(), dates)])
+    names = MODEL_FEATURES + tuple(name for d in CONTEXT_DAYS for name in context_names(MODEL_FEATURES, d))
+    n = len(MODEL_FEATURES)
+    views = {"the day alone": np.arange(n)}
+    views.update({f"the day with {d}-day context": np.concatenate([np.arange(n), n + 2 * n * k + np.arange(2 * n)])
+                  for k, d in enumerate(CONTEXT_DAYS)})
+    return x, names, views
+
+
 def person_labels(days: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The person model's (subjects sorted, inputs) and each subject's label, from the labelled days."""
     subjects, x = person_inputs(model_inputs(days), days["subject"].to_numpy())
@@ -121,15 +145,18 @@ def run_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, *, candidates: tu
                   on_fold: Callable[[str], None] | None = None) -> DepresjonResult:
     """Nested LOSO evaluation of the calibrated day and person risk models on the Depresjon feature table."""
     days = labelled_days(table, subjects)
-    x, y, groups = model_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy()
+    (x, _, views), y, groups = day_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy()
 
-    def fit(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> RiskModel:
+    def fit_day(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> RiskModel:
+        return fit_risk_model(a, b, g, candidates=candidates, alpha=alpha, views=views)
+
+    def fit_person(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> RiskModel:
         return fit_risk_model(a, b, g, candidates=candidates, alpha=alpha)
 
-    pred: Predictions = leave_one_subject_out(x, y, groups, fit, on_fold)
+    pred: Predictions = leave_one_subject_out(x, y, groups, fit_day, on_fold)
     xp, yp = person_labels(days)
     names = np.unique(groups)
-    person_pred = leave_one_subject_out(xp, yp, names, fit, on_fold)
+    person_pred = leave_one_subject_out(xp, yp, names, fit_person, on_fold)
     days = days[["subject", "date", "y"]].assign(p=pred.p, threshold=pred.threshold)
     from_days = per_person(pred, y, groups)
     persons = from_days.rename(columns={"p": "p_days", "threshold": "threshold_days"}).assign(
@@ -143,11 +170,22 @@ def run_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, *, candidates: tu
         chosen={"day": pred.chosen, "person": person_pred.chosen})
 
 
-def fit_depresjon(table: pd.DataFrame, subjects: pd.DataFrame,
-                  alpha: float = 0.1) -> tuple[RiskModel, RiskModel, int]:
-    """The deployable day and person models, fitted on every study-window day of every subject, and the day count."""
+@dataclass(frozen=True)
+class Deployable:
+    """The day model fitted on every study-window day, the names of the inputs it reads, the person model, days."""
+
+    day: RiskModel
+    features: tuple[str, ...]
+    person: RiskModel
+    days: int
+
+
+def fit_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, alpha: float = 0.1) -> Deployable:
+    """The deployable day and person models, fitted on every study-window day of every subject."""
     days = labelled_days(table, subjects)
-    day_model = fit_risk_model(model_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy(), alpha=alpha)
+    x, names, views = day_inputs(days)
+    day_model = fit_risk_model(x, days["y"].to_numpy(), days["subject"].to_numpy(), alpha=alpha, views=views)
     xp, yp = person_labels(days)
     person_model = fit_risk_model(xp, yp, np.unique(days["subject"]), alpha=alpha)
-    return day_model, person_model, len(days)
+    used = range(len(names)) if day_model.columns is None else day_model.columns
+    return Deployable(day_model, tuple(names[i] for i in used), person_model, len(days))

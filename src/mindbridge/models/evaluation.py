@@ -106,7 +106,7 @@ def leave_one_subject_out(x: np.ndarray, y: np.ndarray, groups: np.ndarray, fit:
         p[test] = model.predict_proba(x[test])
         threshold[test] = model.threshold
         sets[test] = model.conformal.predict(p[test])
-        chosen[str(subject)] = str(model.candidate)
+        chosen[str(subject)] = model.chosen
         if on_fold is not None:
             on_fold(str(subject))
     return Predictions(p, threshold, sets, chosen)

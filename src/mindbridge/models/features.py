@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..biomarkers.activity_profile import FEATURES as PROFILE
 from ..biomarkers.registry import FAMILIES
+from .context import mean_sd
 from .linear import log_scale
 
 DAY_MINUTES = 1440
@@ -69,13 +70,9 @@ def person_inputs(x: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.nda
     out = np.full((len(subjects), 2 * x.shape[1]), np.nan)
     for k in range(len(subjects)):
         rows = x[index == k]
-        present = np.sum(~np.isnan(rows), axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(rows, axis=0) / present
-            sd = np.sqrt(np.nansum((rows - mean) ** 2, axis=0) / (present - 1))
-        used = present > 0
+        used = (~np.isnan(rows)).any(axis=0)
         out[k, :x.shape[1]][used] = np.nanmedian(rows[:, used], axis=0)
-        out[k, x.shape[1]:] = np.where(present > 1, sd, np.nan)
+        out[k, x.shape[1]:] = mean_sd(rows)[1]
     return subjects, out
 
 

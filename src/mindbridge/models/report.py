@@ -22,7 +22,7 @@ def comparison_rows(result: DepresjonResult) -> list[tuple[str, str, str, dict[s
     """(who, protocol, level, metrics) rows: ours at both levels, then every published figure."""
     ours = [("mindbridge person model (this run)", "nested LOSO", "per_person", result.per_person.metrics),
             ("mindbridge mean of day probabilities", "nested LOSO", "per_person", result.per_person_from_days.metrics),
-            ("mindbridge day model (this run)", "nested LOSO", "per_day", result.per_day.metrics)]
+            ("mindbridge day model, day + trailing days (this run)", "nested LOSO", "per_day", result.per_day.metrics)]
     theirs = [(p.source, p.protocol, p.level, p.metrics) for p in result.published]
     return ours + theirs
 
@@ -96,6 +96,9 @@ def markdown(result: DepresjonResult, pictures: list[Path]) -> str:
     for who, protocol, lvl, metrics in comparison_rows(result):
         cells = " | ".join(f"{metrics[k]:.3f}" if k in metrics else "–" for k in keys)
         lines.append(f"| {who} | {protocol} | {lvl} | {cells} |")
+    lines += ["", "## Chosen inside the training folds", "", "| model | choice | folds |", "|---|---|---|"]
+    for model, counts in result.choices().items():
+        lines += [f"| {model} | {choice} | {n} |" for choice, n in counts.items()]
     lines += ["", f"Split-conformal sets at α = {result.alpha}: empirical per-day coverage "
               f"{result.conformal_coverage:.3f} (target ≥ {1 - result.alpha:.2f}), mean set size "
               f"{result.conformal_set_size:.2f}.", ""]

@@ -1,0 +1,92 @@
+"""Trailing-day context for the day model: each input's mean and sd over the day and the days just before it.
+
+A day's row gets, for a window of `days` calendar days ending on that day, the mean and the sample sd of each
+day-model input over the window's days that have a row (`<feature>:mean<days>d`, `<feature>:sd<days>d`): only
+that day and earlier ones, so a day's risk never reads a later day, and what the edge computes from the
+history in its state equals what training saw. NaN values are left out; a window with no value gives NaN,
+and the sd needs two. Which window length to use, if any (`CONTEXT_DAYS`), is chosen inside the training
+folds together with the model (`training.fit_risk_model`'s views), never on the evaluated subjects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+CONTEXT_DAYS = (3, 5, 7)
+STATISTICS = ("mean", "sd")
+
+
+def context_names(columns: Sequence[str], days: int) -> tuple[str, ...]:
+    """Names of a window's inputs: `<feature>:mean<days>d` for every column, then `<feature>:sd<days>d`."""
+    return tuple(f"{c}:{stat}{days}d" for stat in STATISTICS for c in columns)
+
+
+def parse_name(name: str) -> tuple[str, str, int] | None:
+    """(feature, statistic, days) of a context input's name, or None for a plain day input."""
+    feature, colon, rest = name.rpartition(":")
+    for stat in STATISTICS:
+        if colon and rest.startswith(stat) and rest.endswith("d") and rest[len(stat):-1].isdigit():
+            return feature, stat, int(rest[len(stat):-1])
+    return None
+
+
+def mean_sd(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of `rows`: the mean and the sample sd (ddof 1), NaN ignored; NaN without a value (sd: two)."""
+    present = (~np.isnan(rows)).sum(axis=0)
+    filled = np.where(np.isnan(rows), 0.0, rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=0) / present
+        sd = np.sqrt((np.where(np.isnan(rows), 0.0, rows - mean) ** 2).sum(axis=0) / (present - 1))
+    return mean, np.where(present > 1, sd, np.nan)
+
+
+def in_window(dates: Sequence[dt.date], day: dt.date, days: int) -> np.ndarray:
+    """Which of `dates` fall in the `days` calendar days ending on `day` (that day included)."""
+    return np.array([0 <= (day - d).days < days for d in dates], dtype=bool)
+
+
+def with_context(x: np.ndarray, groups: np.ndarray, dates: Sequence[dt.date],
+                 windows: Sequence[int] = CONTEXT_DAYS) -> list[np.ndarray]:
+    """For each window length, the `(rows, 2 × inputs)` matrix `[means | sds]` of every row's window among the
+    rows of its own group (subject)."""
+    out = [np.full((len(x), 2 * x.shape[1]), np.nan) for _ in windows]
+    for group in np.unique(groups):
+        rows = (groups == group).nonzero()[0]
+        own = [dates[i] for i in rows]
+        for i, day in zip(rows, own, strict=True):
+            for block, days in zip(out, windows, strict=True):
+                block[i] = np.concatenate(mean_sd(x[rows[in_window(own, day, days)]]))
+    return out
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    """How a model's input row is built from a history of daily features (the edge's use): the plain features it
+    reads, the windows it needs, and where each input sits in `[day values | per window: means | sds]`."""
+
+    bases: tuple[str, ...]
+    windows: tuple[int, ...]
+    take: np.ndarray
+
+    @classmethod
+    def of(cls, features: Sequence[str]) -> ContextPlan:
+        """The plan of a model's input names (plain features and `context_names`)."""
+        parsed = [parse_name(name) or (name, "", 0) for name in features]
+        bases = tuple(dict.fromkeys(base for base, _, _ in parsed))
+        windows = tuple(sorted({days for _, stat, days in parsed if stat}))
+        n = len(bases)
+        take = [bases.index(base) if not stat else
+                n + 2 * n * windows.index(days) + n * STATISTICS.index(stat) + bases.index(base)
+                for base, stat, days in parsed]
+        return cls(bases, windows, np.array(take, dtype=np.intp))
+
+    def row(self, x: np.ndarray, dates: Sequence[dt.date]) -> np.ndarray:
+        """The input row of the newest day from `x`, the `(days, bases)` inputs of `dates` (oldest first)."""
+        parts = [x[-1]]
+        for days in self.windows:
+            parts.extend(mean_sd(x[in_window(dates, dates[-1], days)]))
+        return np.concatenate(parts)[self.take]
