@@ -77,6 +77,20 @@ def test_loso_never_shows_the_test_subject_to_the_fitter() -> None:
     assert binary_metrics(y, pred.p, pred.threshold)["auroc"] > 0.7
 
 
+def test_folds_in_worker_processes_give_the_same_predictions() -> None:
+    x, y, g = cohort(subjects=8, days=5)
+
+    def fit(xt: np.ndarray, yt: np.ndarray, gt: np.ndarray) -> RiskModel:
+        return fit_risk_model(xt, yt, gt, candidates=CANDIDATES[:2])
+
+    done: list[str] = []
+    serial, parallel = leave_one_subject_out(x, y, g, fit), leave_one_subject_out(x, y, g, fit, done.append, jobs=2)
+    assert done == sorted(set(g))  # reported in order as the folds finish
+    for a, b in ((serial.p, parallel.p), (serial.threshold, parallel.threshold), (serial.sets, parallel.sets)):
+        np.testing.assert_array_equal(a, b)
+    assert serial.chosen == parallel.chosen
+
+
 def test_per_person_means_and_bootstrap_interval_brackets_the_estimate() -> None:
     x, y, g = cohort(subjects=12)
     pred = leave_one_subject_out(x, y, g, lambda a, b, c: fit_risk_model(a, b, c, candidates=ONE))

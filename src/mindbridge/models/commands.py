@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -39,12 +40,13 @@ GARCIA_CEJA = ("Garcia-Ceja E. et al., Depresjon: a motor activity database of d
 
 
 def evaluate_with_progress(table: pd.DataFrame, subjects: pd.DataFrame, quiet: bool) -> DepresjonResult:
-    """Run the nested LOSO benchmark with a progress bar (none when `quiet`)."""
+    """Run the nested LOSO benchmark, its folds on every core, with a progress bar (none when `quiet`)."""
     n = int(subjects["subject"].nunique())
     with Progress(TextColumn("[bold]nested LOSO"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=err, transient=True, disable=quiet) as bar:
         task = bar.add_task("", total=2 * n)  # the day model's folds, then the person model's
-        return run_depresjon(table, subjects, on_fold=lambda s: bar.update(task, advance=1, description=s))
+        return run_depresjon(table, subjects, on_fold=lambda s: bar.update(task, advance=1, description=s),
+                             jobs=os.cpu_count() or 1)
 
 
 def train_artifact(table: pd.DataFrame, subjects: pd.DataFrame, out: Path,

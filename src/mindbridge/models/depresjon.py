@@ -141,9 +141,10 @@ def person_labels(days: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, *, candidates: tuple[Candidate, ...] = CANDIDATES,
-                  n_boot: int = 500, alpha: float = 0.1,
-                  on_fold: Callable[[str], None] | None = None) -> DepresjonResult:
-    """Nested LOSO evaluation of the calibrated day and person risk models on the Depresjon feature table."""
+                  n_boot: int = 500, alpha: float = 0.1, on_fold: Callable[[str], None] | None = None,
+                  jobs: int = 1) -> DepresjonResult:
+    """Nested LOSO evaluation of the calibrated day and person risk models on the Depresjon feature table, the
+    folds in `jobs` processes."""
     days = labelled_days(table, subjects)
     (x, _, views), y, groups = day_inputs(days), days["y"].to_numpy(), days["subject"].to_numpy()
 
@@ -153,10 +154,10 @@ def run_depresjon(table: pd.DataFrame, subjects: pd.DataFrame, *, candidates: tu
     def fit_person(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> RiskModel:
         return fit_risk_model(a, b, g, candidates=candidates, alpha=alpha)
 
-    pred: Predictions = leave_one_subject_out(x, y, groups, fit_day, on_fold)
+    pred: Predictions = leave_one_subject_out(x, y, groups, fit_day, on_fold, jobs)
     xp, yp = person_labels(days)
     names = np.unique(groups)
-    person_pred = leave_one_subject_out(xp, yp, names, fit_person, on_fold)
+    person_pred = leave_one_subject_out(xp, yp, names, fit_person, on_fold, jobs)
     days = days[["subject", "date", "y"]].assign(p=pred.p, threshold=pred.threshold)
     from_days = per_person(pred, y, groups)
     persons = from_days.rename(columns={"p": "p_days", "threshold": "threshold_days"}).assign(

@@ -92,24 +92,38 @@ Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray], RiskModel]
 
 
 def leave_one_subject_out(x: np.ndarray, y: np.ndarray, groups: np.ndarray, fit: Fitter,
-                          on_fold: Callable[[str], None] | None = None) -> Predictions:
+                          on_fold: Callable[[str], None] | None = None, jobs: int = 1) -> Predictions:
     """Fit on all subjects but one, predict that one, for every subject; `fit` sees training rows only.
 
-    BLAS runs single-threaded here: the matrices are tiny and threads only contend on a busy machine.
+    With `jobs` > 1 the folds run in that many worker processes (joblib), with the same results as in one.
+    BLAS runs single-threaded in each fold: the matrices are tiny and threads only contend on a busy machine.
     """
+    subjects = np.unique(groups)
+    if jobs > 1:
+        from joblib import Parallel, delayed
+
+        folds = Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(_fold)(x, y, groups, subject, fit) for subject in subjects)
+    else:
+        folds = (_fold(x, y, groups, subject, fit) for subject in subjects)
     p, threshold, chosen = np.empty(len(y)), np.empty(len(y)), {}
     sets = np.zeros((len(y), 2), dtype=bool)
-    for subject in np.unique(groups):
+    for subject, (p_fold, threshold_fold, sets_fold, chosen_fold) in zip(subjects, folds, strict=True):
         test = groups == subject
-        with threadpool_limits(limits=1):
-            model = fit(x[~test], y[~test], groups[~test])
-        p[test] = model.predict_proba(x[test])
-        threshold[test] = model.threshold
-        sets[test] = model.conformal.predict(p[test])
-        chosen[str(subject)] = model.chosen
+        p[test], threshold[test], sets[test], chosen[str(subject)] = p_fold, threshold_fold, sets_fold, chosen_fold
         if on_fold is not None:
             on_fold(str(subject))
     return Predictions(p, threshold, sets, chosen)
+
+
+def _fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, subject: object,
+          fit: Fitter) -> tuple[np.ndarray, float, np.ndarray, str]:
+    """One fold: fit without `subject`, then its probabilities, threshold, conformal sets and the choice made."""
+    test = groups == subject
+    with threadpool_limits(limits=1):
+        model = fit(x[~test], y[~test], groups[~test])
+    p = model.predict_proba(x[test])
+    return p, model.threshold, model.conformal.predict(p), model.chosen
 
 
 def per_person(pred: Predictions, y: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
