@@ -8,7 +8,8 @@ signature covers a domain tag and the RFC 8785 canonical JSON of `{"signer", "ma
 signature file is present it must verify under one of the trusted signers and every listed file must
 match; there is no fallback. Predictions use numpy only (`models.export` imports scikit-learn, which
 the edge's memory budget cannot hold): impute NaN with the training median, standardise, logistic link,
-after `log1p` on the count-scale features (`models.linear.log_scale`, shared with the model team).
+after `log1p` on the count-scale features (`models.linear.log_scale`, shared with the model team); a model's
+trailing-context inputs come from the state's feature history (`models.context.ContextPlan`).
 """
 
 from __future__ import annotations
