@@ -74,8 +74,9 @@ class EdgeModel:
         features and their means and sds over trailing windows (`models.context`), count-scale ones log1p'd
         first (as in training); NaN stays NaN."""
         plan = self.plan
-        x = log_scale(np.array([history[name] for name in plan.bases], dtype=float).T, plan.bases)
-        return plan.row(x, days)
+        start = plan.first_needed(days)
+        x = log_scale(np.array([history[name][start:] for name in plan.bases], dtype=float).T, plan.bases)
+        return plan.row(x, days[start:])
 
     def probability(self, history: Mapping[str, np.ndarray], days: Sequence[dt.date]) -> float:
         """Calibrated probability that the newest of `days` belongs to a depressive episode."""

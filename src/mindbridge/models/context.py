@@ -84,6 +84,11 @@ class ContextPlan:
                 for base, stat, days in parsed]
         return cls(bases, windows, np.array(take, dtype=np.intp))
 
+    def first_needed(self, dates: Sequence[dt.date]) -> int:
+        """The index of the first of `dates` (oldest first) inside the longest window ending on the newest one."""
+        longest = max(self.windows, default=1)
+        return next(i for i, d in enumerate(dates) if (dates[-1] - d).days < longest)
+
     def row(self, x: np.ndarray, dates: Sequence[dt.date]) -> np.ndarray:
         """The input row of the newest day from `x`, the `(days, bases)` inputs of `dates` (oldest first)."""
         parts = [x[-1]]
