@@ -19,7 +19,7 @@ from mindbridge.biomarkers.table import daily_table
 from mindbridge.datapoints import Series
 from mindbridge.edge.daily import COLUMNS
 from mindbridge.edge.engine import split_days
-from mindbridge.models.context import context_names, with_context
+from mindbridge.models.context import complete_days, context_names, with_context
 from mindbridge.models.features import ACTIGRAPHY_FEATURES, model_inputs
 from mindbridge.models.linear import PARAMS_FILE, LinearRisk
 from mindbridge.sources.base import ReadContext
@@ -58,25 +58,26 @@ def test_day_by_day_equals_batch_over_the_same_window(depresjon_dir: Path, tmp_p
 
 
 @pytest.mark.slow
-def test_context_inputs_equal_trainings_over_the_same_days(depresjon_dir: Path, tmp_path: Path,
-                                                          clinic: Clinic) -> None:
+@pytest.mark.parametrize("subject", ["condition_3", "control_6"])  # control_6 holds a 23-hour daylight-saving day
+def test_context_inputs_equal_trainings_over_the_same_days(depresjon_dir: Path, tmp_path: Path, clinic: Clinic,
+                                                          subject: str) -> None:
     plain = ACTIGRAPHY_FEATURES[:6]
     context = context_names(plain, 3) + context_names(plain, 7)
     features = tuple(np.random.default_rng(5).permutation(plain + context))  # any order of the model's inputs
     folder = write_model(tmp_path / "model", weights=np.linspace(-0.5, 0.5, len(features)), features=features)
     engine = new_engine(tmp_path / "state", folder, clinic)
-    for day, part in split_days(depresjon_series(depresjon_dir, "condition_3"))[:20]:
+    for day, part in split_days(depresjon_series(depresjon_dir, subject))[:29]:
         engine.ingest_day(day, part)
-    # training's path over the same days: the engine's own daily features through models.context
-    days = engine.state.days
-    base = model_inputs(pd.DataFrame(engine.state.features, columns=COLUMNS), plain)
+    # training's path: the complete days only (its study days), through models.context, from the same features
+    table = pd.DataFrame(engine.state.features, columns=COLUMNS)
+    complete = complete_days(table["coverage_activity"], table["activity_nonwear"])
+    assert not complete[0] and complete.sum() >= 12  # a recording starts with a partial day, which training drops
+    days = [d for d, keep in zip(engine.state.days, complete, strict=True) if keep]
+    base = model_inputs(table[complete], plain)
     three, seven = with_context(base, np.zeros(len(days)), days, (3, 7))
     columns = dict(zip(plain + context, np.hstack([base, three, seven]).T, strict=True))
     expected = LinearRisk.load(folder / PARAMS_FILE).predict_proba(np.array([columns[f] for f in features]).T)
-    mine = engine.state.probability
-    scored = ~np.isnan(mine)
-    assert scored.sum() >= 15 and np.isnan(three[:, len(plain):][0]).all()  # a first day has no sd
-    np.testing.assert_allclose(mine[scored], expected[scored], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(engine.state.probability[complete], expected, rtol=0, atol=1e-12)
 
 
 def test_lean_reader_equals_the_canonical_reader(depresjon_dir: Path) -> None:

@@ -113,5 +113,5 @@ def test_edge_probability_equals_the_exporters_numpy_model(tmp_path_factory: pyt
     values = dict(zip(ACTIGRAPHY_FEATURES, x, strict=True))
     logged = np.array([np.log1p(v) if name in LOG_SCALED else v for name, v in values.items()])
     expected = LinearRisk.load(folder / PARAMS_FILE).predict_proba(logged[None, :])[0]
-    one_day = {name: np.array([v]) for name, v in values.items()}
+    one_day = {name: np.array([v]) for name, v in values.items()} | {"coverage_activity": np.array([1.0])}
     assert load_model(folder).probability(one_day, [dt.date(2024, 1, 1)]) == pytest.approx(expected, abs=1e-12)

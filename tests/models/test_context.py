@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mindbridge.models.context import ContextPlan, context_names, mean_sd, parse_name, with_context
+from mindbridge.models.context import ContextPlan, complete_days, context_names, mean_sd, parse_name, with_context
 from mindbridge.models.training import Candidate, fit_risk_model
 
 DAY0 = dt.date(2024, 3, 1)
@@ -21,6 +21,7 @@ def test_names_parse_back_and_plain_names_stay_plain() -> None:
     assert [parse_name(n) for n in names] == [("sleep_midpoint", "mean", 7), ("m10", "mean", 7),
                                               ("sleep_midpoint", "sd", 7), ("m10", "sd", 7)]
     assert parse_name("sleep_midpoint") is None and parse_name("m10:median") is None and parse_name("m10:sd") is None
+    assert parse_name("m10:mean\u00b3d") is None and parse_name("m10:mean0d") is None  # a superscript, no window
 
 
 def test_known_answer_over_a_calendar_window_with_a_gap() -> None:
@@ -59,8 +60,16 @@ def test_the_plan_puts_every_input_where_its_name_says() -> None:
     assert plan.bases == ("b", "a") and plan.windows == (3, 7)
     x = np.array([[1.0, 10.0], [2.0, 20.0], [4.0, 40.0]])
     dates = [DAY0, DAY0 + dt.timedelta(days=1), DAY0 + dt.timedelta(days=6)]
-    row = plan.row(x, dates)
+    row = plan.row(x, dates, np.ones(3, dtype=bool))
     np.testing.assert_allclose(row, [np.nan, 40.0, 70 / 3, 4.0, np.nan])  # day 6: its 3-day window is itself
+    row = plan.row(x, dates, np.array([True, False, False]))  # day 1 incomplete; the newest day always counts
+    np.testing.assert_allclose(row, [np.nan, 40.0, 25.0, 4.0, np.nan])
+
+
+def test_complete_days_need_every_minute_recorded_worn_or_not() -> None:
+    coverage = np.array([1.0, 0.9, 0.9, 1380 / 1440, np.nan])
+    nonwear = np.array([np.nan, 144.0, 100.0, 0.0, np.nan])  # the fourth: a 23-hour daylight-saving day
+    np.testing.assert_array_equal(complete_days(coverage, nonwear), [True, True, False, False, False])
 
 
 def test_training_chooses_the_view_that_carries_the_signal_and_predicts_from_its_columns() -> None:

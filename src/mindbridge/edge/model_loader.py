@@ -26,9 +26,10 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 from pydantic import ValidationError
 
+from ..biomarkers.base import coverage_column
 from ..models.card import ModelCard
 from ..models.conformal import ConformalSets
-from ..models.context import ContextPlan
+from ..models.context import ContextPlan, complete_days
 from ..models.linear import PARAMS_FILE, LinearRisk, log_scale, sha256
 from ..privacy.canonical import canonical
 from ..privacy.did import ed25519_of_did_key
@@ -71,12 +72,13 @@ class EdgeModel:
 
     def inputs(self, history: Mapping[str, np.ndarray], days: Sequence[dt.date]) -> np.ndarray:
         """The model's input row for the newest of `days` from the daily feature columns of `days`: a day's own
-        features and their means and sds over trailing windows (`models.context`), count-scale ones log1p'd
-        first (as in training); NaN stays NaN."""
+        features and their means and sds over trailing windows of it and the complete days before it
+        (`models.context`), count-scale ones log1p'd first (as in training); NaN stays NaN."""
         plan = self.plan
         start = plan.first_needed(days)
         x = log_scale(np.array([history[name][start:] for name in plan.bases], dtype=float).T, plan.bases)
-        return plan.row(x, days[start:])
+        complete = complete_days(history[coverage_column("activity")][start:], history["activity_nonwear"][start:])
+        return plan.row(x, days[start:], complete)
 
     def probability(self, history: Mapping[str, np.ndarray], days: Sequence[dt.date]) -> float:
         """Calibrated probability that the newest of `days` belongs to a depressive episode."""

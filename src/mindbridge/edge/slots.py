@@ -155,18 +155,22 @@ def write_generation(path: Path, fmt: str, number: int, payload: bytes, slot_byt
         size = slot_size(os.pread(fd, SUPER, 0), fmt)
         if size is not None:
             _check_generations(path, fd, size, number, record)
-        if size is None or len(record) > size:
+        recreate = size is None or len(record) > size
+        if recreate and fcntl is not None:
             _create(path, fmt, number, record, slot_bytes)  # still locked: a waiting saver then finds it replaced
             return
-        at, view = slot_offset(number, size), memoryview(record)
-        while view:
-            written = os.pwrite(fd, view, at)
-            if written <= 0:
-                raise OSError(f"{path}: the disk took no bytes of the state")
-            view, at = view[written:], at + written
-        _sync(fd)
+        if size is not None and not recreate:
+            at, view = slot_offset(number, size), memoryview(record)
+            while view:
+                written = os.pwrite(fd, view, at)
+                if written <= 0:
+                    raise OSError(f"{path}: the disk took no bytes of the state")
+                view, at = view[written:], at + written
+            _sync(fd)
     finally:
         os.close(fd)
+    if recreate:  # without locks (Windows), where an open file cannot be replaced: after closing it
+        _create(path, fmt, number, record, slot_bytes)
 
 
 def _check_generations(path: Path, fd: int, slot_bytes: int, number: int, record: bytes) -> None:
@@ -179,11 +183,13 @@ def _check_generations(path: Path, fd: int, slot_bytes: int, number: int, record
     if taken:  # unless torn (nobody's generation) or this save's own earlier attempt
         raw = os.pread(fd, slot_bytes, at)
         taken = not isinstance(_parse_slot(raw), str) and not raw.startswith(record)
-    if before != number - 1 or taken:
+    if before != number - 1:
         held = "no generation" if before is None else f"generation {before}"
-        also = f", and generation {claimed} is saved already" if taken else ""
-        raise SlotError(f"{path}: the slot of generation {number - 1} holds {held}{also}: the file changed since "
-                        "it was read (another process saving the same state?); not overwriting it")
+        raise SlotError(f"{path}: the slot of generation {number - 1} holds {held}: the file changed since it was "
+                        "read (another process saving the same state?); not overwriting it")
+    if taken:
+        raise SlotError(f"{path}: generation {claimed} is saved already, by another process or by an earlier save "
+                        "of this one that failed after writing; not overwriting it (re-open the state to go on)")
 
 
 def _create(path: Path, fmt: str, number: int, record: bytes, slot_bytes: int) -> None:

@@ -1,11 +1,13 @@
 """Trailing-day context for the day model: each input's mean and sd over the day and the days just before it.
 
 A day's row gets, for a window of `days` calendar days ending on that day, the mean and the sample sd of each
-day-model input over the window's days that have a row (`<feature>:mean<days>d`, `<feature>:sd<days>d`): only
-that day and earlier ones, so a day's risk never reads a later day, and what the edge computes from the
-history in its state equals what training saw. NaN values are left out; a window with no value gives NaN,
-and the sd needs two. Which window length to use, if any (`CONTEXT_DAYS`), is chosen inside the training
-folds together with the model (`training.fit_risk_model`'s views), never on the evaluated subjects.
+day-model input over the window (`<feature>:mean<days>d`, `<feature>:sd<days>d`): that day and the complete
+days before it (all 1,440 minutes recorded, `complete_days`: the only days training uses). So the context
+never reads a later day's features, and what the edge computes from the history in its state, where
+incomplete days (a recording's first, a 23-hour daylight-saving day) also have rows, equals what training
+saw. NaN values are left out; a window with no value gives NaN, and the sd needs two. Which window length to
+use, if any (`CONTEXT_DAYS`), is chosen inside the training folds together with the model
+(`training.fit_risk_model`'s views), never on the evaluated subjects.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ import numpy as np
 
 CONTEXT_DAYS = (3, 5, 7)
 STATISTICS = ("mean", "sd")
+DAY_MINUTES = 1440
+
+
+def complete_days(coverage: np.ndarray, nonwear: np.ndarray) -> np.ndarray:
+    """Which days have all 1,440 minutes recorded (worn or flagged non-wear), from the activity family's coverage
+    and non-wear minutes: the days training uses, and the only earlier days a window counts."""
+    recorded = np.asarray(coverage, dtype=float) * DAY_MINUTES + np.nan_to_num(np.asarray(nonwear, dtype=float))
+    return np.asarray(np.round(recorded) >= DAY_MINUTES)
 
 
 def context_names(columns: Sequence[str], days: int) -> tuple[str, ...]:
@@ -26,11 +36,13 @@ def context_names(columns: Sequence[str], days: int) -> tuple[str, ...]:
 
 
 def parse_name(name: str) -> tuple[str, str, int] | None:
-    """(feature, statistic, days) of a context input's name, or None for a plain day input."""
+    """(feature, statistic, days) of a context input's name, or None for a plain day input (or a malformed one)."""
     feature, colon, rest = name.rpartition(":")
     for stat in STATISTICS:
-        if colon and rest.startswith(stat) and rest.endswith("d") and rest[len(stat):-1].isdigit():
-            return feature, stat, int(rest[len(stat):-1])
+        digits = rest[len(stat):-1]
+        if colon and rest.startswith(stat) and rest.endswith("d") and digits.isascii() and digits.isdigit() \
+                and int(digits) >= 1:
+            return feature, stat, int(digits)
     return None
 
 
@@ -44,22 +56,24 @@ def mean_sd(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(present > 1, sd, np.nan)
 
 
-def in_window(dates: Sequence[dt.date], day: dt.date, days: int) -> np.ndarray:
-    """Which of `dates` fall in the `days` calendar days ending on `day` (that day included)."""
-    return np.array([0 <= (day - d).days < days for d in dates], dtype=bool)
+def window(dates: Sequence[dt.date], at: int, days: int, complete: np.ndarray) -> np.ndarray:
+    """The rows of day `at`'s window: itself and the complete days among the `days` calendar days ending on it."""
+    rows = np.array([0 <= (dates[at] - d).days < days for d in dates], dtype=bool) & complete
+    rows[at] = True
+    return rows
 
 
 def with_context(x: np.ndarray, groups: np.ndarray, dates: Sequence[dt.date],
                  windows: Sequence[int] = CONTEXT_DAYS) -> list[np.ndarray]:
     """For each window length, the `(rows, 2 × inputs)` matrix `[means | sds]` of every row's window among the
-    rows of its own group (subject)."""
+    rows of its own group (subject); the rows are complete days (training's study days)."""
     out = [np.full((len(x), 2 * x.shape[1]), np.nan) for _ in windows]
     for group in np.unique(groups):
         rows = (groups == group).nonzero()[0]
-        own = [dates[i] for i in rows]
-        for i, day in zip(rows, own, strict=True):
+        own, complete = [dates[i] for i in rows], np.ones(len(rows), dtype=bool)
+        for k, i in enumerate(rows):
             for block, days in zip(out, windows, strict=True):
-                block[i] = np.concatenate(mean_sd(x[rows[in_window(own, day, days)]]))
+                block[i] = np.concatenate(mean_sd(x[rows[window(own, k, days, complete)]]))
     return out
 
 
@@ -89,9 +103,10 @@ class ContextPlan:
         longest = max(self.windows, default=1)
         return next(i for i, d in enumerate(dates) if (dates[-1] - d).days < longest)
 
-    def row(self, x: np.ndarray, dates: Sequence[dt.date]) -> np.ndarray:
-        """The input row of the newest day from `x`, the `(days, bases)` inputs of `dates` (oldest first)."""
+    def row(self, x: np.ndarray, dates: Sequence[dt.date], complete: np.ndarray) -> np.ndarray:
+        """The input row of the newest day from `x`, the `(days, bases)` inputs of `dates` (oldest first), windows
+        counting the newest day and the `complete` ones before it (`window`), as in training."""
         parts = [x[-1]]
         for days in self.windows:
-            parts.extend(mean_sd(x[in_window(dates, dates[-1], days)]))
+            parts.extend(mean_sd(x[window(dates, len(dates) - 1, days, complete)]))
         return np.concatenate(parts)[self.take]

@@ -20,10 +20,8 @@ import pandas as pd
 
 from ..biomarkers.activity_profile import FEATURES as PROFILE
 from ..biomarkers.registry import FAMILIES
-from .context import mean_sd
+from .context import complete_days, mean_sd
 from .linear import log_scale
-
-DAY_MINUTES = 1440
 
 ACTIGRAPHY_FEATURES: tuple[str, ...] = (
     "activity_total", "activity_mean", "activity_sd", "activity_zero_fraction", "activity_nonwear", "activity_kra",
@@ -76,19 +74,15 @@ def person_inputs(x: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.nda
     return subjects, out
 
 
-def recorded_minutes(table: pd.DataFrame) -> pd.Series:
-    """Minutes of each day that have a recorded epoch (worn or flagged non-wear)."""
-    check_columns(table, ("coverage_activity", "activity_nonwear"))
-    return table["coverage_activity"] * DAY_MINUTES + table["activity_nonwear"].fillna(0.0)
-
-
 def study_days(table: pd.DataFrame, window: Mapping[str, int]) -> pd.DataFrame:
     """Each subject's first `window[subject]` complete days (1,440 recorded minutes), in date order.
 
     Subjects absent from `window` are dropped; days after the window (mostly non-wear in Depresjon) are
     never used.
     """
-    complete = table[recorded_minutes(table).round() >= DAY_MINUTES].sort_values(["subject", "date"])
+    check_columns(table, ("coverage_activity", "activity_nonwear"))
+    complete = table[complete_days(table["coverage_activity"].to_numpy(float),
+                                   table["activity_nonwear"].to_numpy(float))].sort_values(["subject", "date"])
     limit = complete["subject"].map(window)
     keep = limit.notna() & (complete.groupby("subject").cumcount() < limit.fillna(0))
     return complete[keep].reset_index(drop=True)
