@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.bench_edge import DEPLOYED
 from mindbridge.models.calibration import Platt, fold_into_logistic
 from mindbridge.models.export import export_onnx
-from mindbridge.models.features import ACTIGRAPHY_FEATURES
 from mindbridge.models.linear import LinearRisk
 from mindbridge.models.training import logistic_pipeline
 
@@ -28,11 +28,12 @@ def per_call(fn: Callable[[], object], calls: int = 2000) -> float:
 
 
 def main() -> None:
-    """Fit a model of the deployed shape on synthetic rows, export it, and time single-row and batch predictions."""
+    """Fit a model of the deployed shape (`bench_edge.DEPLOYED`) on synthetic rows, export it, and time single-row
+    and batch predictions."""
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
-    n = len(ACTIGRAPHY_FEATURES)
+    n = len(DEPLOYED)
     x = rng.normal(size=(700, n))
     y = (x[:, 0] + rng.normal(size=700) > 0).astype(int)
     pipe = fold_into_logistic(logistic_pipeline(1.0).fit(x, y), Platt(0.9, 0.1))
@@ -42,7 +43,7 @@ def main() -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
-    numpy_model = LinearRisk.from_pipeline(pipe, ACTIGRAPHY_FEATURES)
+    numpy_model = LinearRisk.from_pipeline(pipe, DEPLOYED)
     print(f"model: {n} features, ONNX file {size:,} bytes (budget 100,000)")
     for rows in (1, 256):
         batch = x[:rows]
