@@ -243,7 +243,7 @@ def test_state_size_stays_bounded(tmp_path: Path, model_dir: Path, clinic: Clini
        window=st.integers(min_value=2, max_value=9))
 def test_ring_buffer_keeps_exactly_the_last_window_of_days(gaps: list[int], window: int) -> None:
     state = EdgeState("did:key:z", "did:key:d", "UTC", "x", "m", "1", "0" * 64, window_days=window)
-    day, fed = DAY0, {}
+    day, fed = DAY0, dict[dt.date, np.ndarray]()
     for gap in gaps:
         day += dt.timedelta(days=gap)
         fed[day] = np.full(PER_DAY, float(len(fed)))
