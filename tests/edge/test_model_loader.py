@@ -16,6 +16,7 @@ from edge.world import Clinic, write_model
 from mindbridge.cli import model_team_signer
 from mindbridge.edge.engine import EdgeEngine
 from mindbridge.edge.model_loader import SIGNATURE_FILE, ModelRefused, load_model, sign_model
+from mindbridge.models.context import context_names
 from mindbridge.models.features import ACTIGRAPHY_FEATURES
 from mindbridge.models.linear import LOG_SCALED, PARAMS_FILE, LinearRisk, sha256
 from mindbridge.privacy.keys import Identity, save
@@ -89,16 +90,25 @@ def test_unsigned_model_is_refused_where_a_signature_is_required(model_dir: Path
     assert not (tmp_path / "state").exists()
 
 
-def test_model_needing_unknown_features_is_refused(tmp_path: Path, model_dir: Path, clinic: Clinic) -> None:
+@pytest.mark.parametrize("unknown", ["heart_rate_rmssd", "heart_rate_rmssd:mean7d", "m10:mean\u00b3d"])
+def test_model_needing_unknown_features_is_refused(tmp_path: Path, model_dir: Path, clinic: Clinic,
+                                                   unknown: str) -> None:
     data = json.loads((model_dir / PARAMS_FILE).read_text())
-    data["features"][0] = "heart_rate_rmssd"
+    data["features"][0] = unknown  # a plain feature, a context input of one, a malformed context name
     card = json.loads((model_dir / "card.json").read_text())
-    card["features"][0] = "heart_rate_rmssd"
+    card["features"][0] = unknown
     (model_dir / PARAMS_FILE).write_text(json.dumps(data))
     card["artifacts"][PARAMS_FILE] = sha256(model_dir / PARAMS_FILE)
     (model_dir / "card.json").write_text(json.dumps(card))
-    with pytest.raises(ModelRefused, match="heart_rate_rmssd"):
+    with pytest.raises(ModelRefused, match=unknown.split(":")[0] if "rmssd" in unknown else "\u00b3"):
         EdgeEngine.init(tmp_path / "state", model_dir, clinic.device, tz="UTC", source="x")
+
+
+def test_a_model_with_context_inputs_is_accepted(tmp_path: Path, clinic: Clinic) -> None:
+    features = ACTIGRAPHY_FEATURES + context_names(ACTIGRAPHY_FEATURES, 7)
+    folder = write_model(tmp_path / "model", weights=np.zeros(len(features)), features=features)
+    EdgeEngine.init(tmp_path / "state", folder, clinic.device, tz="UTC", source="x")
+    assert load_model(folder).plan.windows == (7,) and load_model(folder).plan.bases == ACTIGRAPHY_FEATURES
 
 
 @settings(max_examples=40, deadline=None)
