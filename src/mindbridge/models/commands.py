@@ -84,9 +84,9 @@ def model_card(result: DepresjonResult, fitted: Deployable, artifacts: dict[str,
         description=f"Logistic regression ({fitted.day.chosen}, chosen by subject-grouped CV) on a day's "
                     "wrist-actigraphy biomarkers (activity level and distribution, clock-time profile, "
                     "fragmentation, circadian rhythm, actigraphic sleep) and, when the view says so, their mean "
-                    "and sd over the day and the days just before it (`<feature>:mean<n>d`, `:sd<n>d`; never a "
-                    "later day), calibrated by Platt scaling; outputs the probability that the day belongs to a "
-                    f"person in a depressive episode. {PERSON_FILE} holds "
+                    "and sd over the day and the complete days just before it (`<feature>:mean<n>d`, `:sd<n>d`; "
+                    "never a later day), calibrated by Platt scaling; outputs the probability that the day "
+                    f"belongs to a person in a depressive episode. {PERSON_FILE} holds "
                     "the person model (same format) over the median and sd of a person's day inputs; the "
                     "per_person metrics are that model's.",
         intended_use="Research and decision support only: flags days whose rhythm resembles depressed "
@@ -96,6 +96,9 @@ def model_card(result: DepresjonResult, fitted: Deployable, artifacts: dict[str,
                 "Patients and controls differ in daily setting (some patients were inpatients): the model may "
                 "learn routine as much as mood.",
                 "Per-day conformal coverage assumes exchangeable days; days of one person are correlated.",
+                "With trailing context a day's risk reads up to the previous days of its window as well: its "
+                "per-day figures are not single-day classifications, and a device's first days have shorter "
+                "windows (as the first study days had in training).",
                 f"Reached per-person nested LOSO AUROC {result.per_person.metrics['auroc']:.3f}, below the "
                 "0.95 target of issue 5."],
         data=f"Depresjon: {GARCIA_CEJA}", days_used=f"{fitted.days} days: each subject's first `days` complete days "
