@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mindbridge.models.context import ContextPlan, complete_days, context_names, mean_sd, parse_name, with_context
+from mindbridge.biomarkers.rowstats import nan_mean_sd
+from mindbridge.models.context import ContextPlan, complete_days, context_names, parse_name, with_context
 from mindbridge.models.training import Candidate, fit_risk_model
 
 DAY0 = dt.date(2024, 3, 1)
@@ -30,7 +31,7 @@ def test_known_answer_over_a_calendar_window_with_a_gap() -> None:
     (three,) = with_context(x, np.zeros(4), dates, (3,))
     np.testing.assert_array_equal(three[:, 0], [1.0, 2.0, 2.0, 8.0])  # means; day 9's window holds only itself
     np.testing.assert_allclose(three[:, 1], [np.nan, np.sqrt(2), np.sqrt(2), np.nan])  # sds need two values
-    mean, sd = mean_sd(np.full((2, 1), np.nan))
+    mean, sd = nan_mean_sd(np.full((2, 1), np.nan), axis=0)
     assert np.isnan(mean).all() and np.isnan(sd).all()
 
 

@@ -34,7 +34,7 @@ from .activity import GARCIA_CEJA
 from .base import Feature, coverage_column
 from .circadian import MIN_DAY_COVERAGE, WITTING
 from .epochs import EpochGrid, epoch_grid, main_activity, runs
-from .rowstats import nan_sum, row_quantiles
+from .rowstats import nan_mean_sd, nan_sum, row_quantiles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,16 +91,6 @@ FEATURES = (
             f"day's mean count) of at least {MIN_REST_EPOCHS} epochs; depressed patients show a lower gamma "
             f"(more long rests). NaN with fewer than {MIN_BOUTS} bouts.", f"{NAKAMURA} {CLAUSET}"),
 )
-
-
-def _row_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row means and sample standard deviations of a NaN-masked array (the sd NaN below two values); the caller
-    applies the coverage rule."""
-    n = (~np.isnan(values)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = nan_sum(values, axis=1) / n
-        sd = np.sqrt(nan_sum((values - mean[:, None]) ** 2, axis=1) / (n - 1))
-    return mean, np.where(n > 1, sd, np.nan)
 
 
 def _row_correlation(a: np.ndarray, b: np.ndarray, minimum: int) -> np.ndarray:
@@ -191,7 +181,8 @@ def profile_columns(grid: EpochGrid, skip: int = 0) -> tuple[np.ndarray, dict[st
     cover = grid.coverage()[skip:]
     enough = cover >= MIN_DAY_COVERAGE
     days, per_hour = len(logged), grid.per_day / 24
-    (log_mean, mean), (log_sd, sd) = (a.reshape(2, days) for a in _row_stats(np.concatenate([logged, per_minute])))
+    stats = nan_mean_sd(np.concatenate([logged, per_minute]), axis=1)
+    (log_mean, mean), (log_sd, sd) = (a.reshape(2, days) for a in stats)
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = np.where(mean > 0, sd / mean, np.nan)
     day = _clock_mean(per_minute, worn, DAY_HOURS, per_hour)

@@ -14,6 +14,15 @@ def nan_sum(a: np.ndarray, axis: int | None = None, keepdims: bool = False) -> n
     return np.where(np.isnan(a), 0.0, a).sum(axis=axis, keepdims=keepdims)
 
 
+def nan_mean_sd(a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means and sample sds (ddof 1) along `axis` of a float array, NaN ignored; NaN without a value (sd: two)."""
+    present = (~np.isnan(a)).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = nan_sum(a, axis=axis) / present
+        sd = np.sqrt(nan_sum((a - np.expand_dims(mean, axis)) ** 2, axis=axis) / (present - 1))
+    return mean, np.where(present > 1, sd, np.nan)
+
+
 def row_quantiles(a: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     """Quantiles `qs` (0–1) of every row of `a`, NaNs ignored, linear interpolation as `np.nanquantile`'s
     default; shape `(len(qs), rows)`, NaN for a row without values."""

@@ -155,22 +155,26 @@ def write_generation(path: Path, fmt: str, number: int, payload: bytes, slot_byt
         size = slot_size(os.pread(fd, SUPER, 0), fmt)
         if size is not None:
             _check_generations(path, fd, size, number, record)
-        recreate = size is None or len(record) > size
-        if recreate and fcntl is not None:
+            if len(record) <= size:
+                _write_at(fd, slot_offset(number, size), record, path)
+                return
+        if fcntl is not None:
             _create(path, fmt, number, record, slot_bytes)  # still locked: a waiting saver then finds it replaced
             return
-        if size is not None and not recreate:
-            at, view = slot_offset(number, size), memoryview(record)
-            while view:
-                written = os.pwrite(fd, view, at)
-                if written <= 0:
-                    raise OSError(f"{path}: the disk took no bytes of the state")
-                view, at = view[written:], at + written
-            _sync(fd)
     finally:
         os.close(fd)
-    if recreate:  # without locks (Windows), where an open file cannot be replaced: after closing it
-        _create(path, fmt, number, record, slot_bytes)
+    _create(path, fmt, number, record, slot_bytes)  # without locks (Windows), where an open file cannot be replaced
+
+
+def _write_at(fd: int, at: int, record: bytes, path: Path) -> None:
+    """Write all of `record` at offset `at`, then `fdatasync`; OSError when the disk takes no byte."""
+    view = memoryview(record)
+    while view:
+        written = os.pwrite(fd, view, at)
+        if written <= 0:
+            raise OSError(f"{path}: the disk took no bytes of the state")
+        view, at = view[written:], at + written
+    _sync(fd)
 
 
 def _check_generations(path: Path, fd: int, slot_bytes: int, number: int, record: bytes) -> None:

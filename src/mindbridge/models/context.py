@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..biomarkers.rowstats import nan_mean_sd
+
 CONTEXT_DAYS = (3, 5, 7)
 STATISTICS = ("mean", "sd")
 DAY_MINUTES = 1440
@@ -46,16 +48,6 @@ def parse_name(name: str) -> tuple[str, str, int] | None:
     return None
 
 
-def mean_sd(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column of `rows`: the mean and the sample sd (ddof 1), NaN ignored; NaN without a value (sd: two)."""
-    present = (~np.isnan(rows)).sum(axis=0)
-    filled = np.where(np.isnan(rows), 0.0, rows)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = filled.sum(axis=0) / present
-        sd = np.sqrt((np.where(np.isnan(rows), 0.0, rows - mean) ** 2).sum(axis=0) / (present - 1))
-    return mean, np.where(present > 1, sd, np.nan)
-
-
 def window(dates: Sequence[dt.date], at: int, days: int, complete: np.ndarray) -> np.ndarray:
     """The rows of day `at`'s window: itself and the complete days among the `days` calendar days ending on it."""
     rows = np.array([0 <= (dates[at] - d).days < days for d in dates], dtype=bool) & complete
@@ -73,7 +65,7 @@ def with_context(x: np.ndarray, groups: np.ndarray, dates: Sequence[dt.date],
         own, complete = [dates[i] for i in rows], np.ones(len(rows), dtype=bool)
         for k, i in enumerate(rows):
             for block, days in zip(out, windows, strict=True):
-                block[i] = np.concatenate(mean_sd(x[rows[window(own, k, days, complete)]]))
+                block[i] = np.concatenate(nan_mean_sd(x[rows[window(own, k, days, complete)]], axis=0))
     return out
 
 
@@ -108,5 +100,5 @@ class ContextPlan:
         counting the newest day and the `complete` ones before it (`window`), as in training."""
         parts = [x[-1]]
         for days in self.windows:
-            parts.extend(mean_sd(x[window(dates, len(dates) - 1, days, complete)]))
+            parts.extend(nan_mean_sd(x[window(dates, len(dates) - 1, days, complete)], axis=0))
         return np.concatenate(parts)[self.take]

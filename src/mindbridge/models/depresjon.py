@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .conformal import coverage, mean_set_size
-from .context import CONTEXT_DAYS, context_names, with_context
+from .context import CONTEXT_DAYS, context_names, parse_name, with_context
 from .evaluation import Predictions, binary_metrics, leave_one_subject_out, per_person, subject_bootstrap
 from .features import MODEL_FEATURES, model_inputs, person_inputs, study_days
 from .training import CANDIDATES, Candidate, RiskModel, fit_risk_model
@@ -127,10 +127,9 @@ def day_inputs(days: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...], dict[st
     dates = [d.date() for d in pd.to_datetime(days["date"])]
     x = np.hstack([base, *with_context(base, days["subject"].to_numpy(), dates)])
     names = MODEL_FEATURES + tuple(name for d in CONTEXT_DAYS for name in context_names(MODEL_FEATURES, d))
-    n = len(MODEL_FEATURES)
-    views = {"the day alone": np.arange(n)}
-    views.update({f"the day with {d}-day context": np.concatenate([np.arange(n), n + 2 * n * k + np.arange(2 * n)])
-                  for k, d in enumerate(CONTEXT_DAYS)})
+    window = [(parse_name(name) or ("", "", 0))[2] for name in names]  # 0 for a day's own input
+    views = {"the day alone": np.flatnonzero(np.equal(window, 0))}
+    views.update({f"the day with {d}-day context": np.flatnonzero(np.isin(window, (0, d))) for d in CONTEXT_DAYS})
     return x, names, views
 
 

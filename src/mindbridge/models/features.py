@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..biomarkers.activity_profile import FEATURES as PROFILE
 from ..biomarkers.registry import FAMILIES
-from .context import complete_days, mean_sd
+from ..biomarkers.rowstats import nan_mean_sd
+from .context import complete_days
 from .linear import log_scale
 
 ACTIGRAPHY_FEATURES: tuple[str, ...] = (
@@ -70,7 +71,7 @@ def person_inputs(x: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.nda
         rows = x[index == k]
         used = (~np.isnan(rows)).any(axis=0)
         out[k, :x.shape[1]][used] = np.nanmedian(rows[:, used], axis=0)
-        out[k, x.shape[1]:] = mean_sd(rows)[1]
+        out[k, x.shape[1]:] = nan_mean_sd(rows, axis=0)[1]
     return subjects, out
 
 

@@ -12,17 +12,9 @@ import math
 from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring
 
-from .errors import MalformedInput
+from .errors import FaultAt, MalformedInput
 
 MAX_SAFE_INTEGER = 2**53 - 1
-
-
-class _Malformed(Exception):
-    """Not JSON; the path to the value is collected as the walk unwinds, so a passing walk builds none."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message, self.path = message, ["$"]
 
 
 def canonical(value: object) -> bytes:
@@ -30,8 +22,8 @@ def canonical(value: object) -> bytes:
     out: list[str] = []
     try:
         _write(value, out)
-    except _Malformed as exc:
-        raise MalformedInput(f"{''.join(exc.path)}: {exc.message}") from None
+    except FaultAt as exc:
+        raise MalformedInput(exc.described()) from None
     try:
         return "".join(out).encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -46,7 +38,7 @@ def _write(value: object, out: list[str]) -> None:
         out.append({None: "null", True: "true", False: "false"}[value])
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise _Malformed(f"{value} is not a finite JSON number")
+            raise FaultAt(f"{value} is not a finite JSON number")
         out.append(number(value))
     elif isinstance(value, int):
         # JSON numbers are IEEE doubles: beyond ±2^53 an integer is written as the double ECMAScript reads
@@ -59,18 +51,17 @@ def _write(value: object, out: list[str]) -> None:
             out.append("," if i else "")
             try:
                 _write(item, out)
-            except _Malformed as exc:
-                exc.path.insert(1, f"[{i}]")
-                raise
+            except FaultAt as exc:
+                raise exc.under(f"[{i}]") from None
         out.append("]")
     else:
-        raise _Malformed(f"{type(value).__name__} is not a JSON type")
+        raise FaultAt(f"{type(value).__name__} is not a JSON type")
 
 
 def _write_object(value: Mapping[object, object], out: list[str]) -> None:
     names = [k for k in value if isinstance(k, str)]
     if len(names) != len(value):
-        raise _Malformed("object member names must be strings")
+        raise FaultAt("object member names must be strings")
     # UTF-16 code-unit order is code-point order below U+10000 and so Python's own order for ASCII names
     ordered = sorted(names) if all(k.isascii() for k in names) else sorted(names, key=lambda k: k.encode("utf-16-be"))
     out.append("{")
@@ -79,9 +70,8 @@ def _write_object(value: Mapping[object, object], out: list[str]) -> None:
         out.append(encode_basestring(key) + ":")
         try:
             _write(value[key], out)
-        except _Malformed as exc:
-            exc.path.insert(1, f".{key}")
-            raise
+        except FaultAt as exc:
+            raise exc.under(f".{key}") from None
     out.append("}")
 
 

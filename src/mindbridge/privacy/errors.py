@@ -130,3 +130,21 @@ class AttestationError(PrivacyError):
     """An attestation document does not verify or does not satisfy the policy."""
 
     code = "attestation"
+
+
+class FaultAt(Exception):
+    """A fault deep inside a JSON value, internal to a walk: each level adds its step while the fault travels out
+    (`under`), so a walk that passes builds no path; the walk's entry point turns it into its public error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message, self.steps = message, list[str]()
+
+    def under(self, step: str) -> FaultAt:
+        """This fault, one level further out (`.name` or `[index]`)."""
+        self.steps.append(step)
+        return self
+
+    def described(self) -> str:
+        """`$.path.to[3]: message`."""
+        return f"${''.join(reversed(self.steps))}: {self.message}"

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import PayloadRefused
+from .errors import FaultAt, PayloadRefused
 
 MAX_NUMBERS = 16
 MAX_ITEMS = 64
@@ -22,49 +22,39 @@ MAX_DEPTH = 6
 Model = TypeVar("Model", bound=BaseModel)
 
 
-class _Refused(Exception):
-    """A guard's violation; the path to it is collected as the walk unwinds, so a passing walk builds none."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message, self.path = message, ["$"]
-
-
 def refuse_raw_series(value: object) -> None:
     """Raise PayloadRefused if `value` has the shape of raw data rather than a summary."""
     try:
         _refuse(value, 0)
-    except _Refused as exc:
-        raise PayloadRefused(f"{''.join(exc.path)}: {exc.message}") from None
+    except FaultAt as exc:
+        raise PayloadRefused(exc.described()) from None
 
 
 def _refuse(value: object, depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
+        raise FaultAt(f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         if len(value) > MAX_STRING:
-            raise _Refused(f"string of {len(value)} characters (over {MAX_STRING}) could carry raw data")
+            raise FaultAt(f"string of {len(value)} characters (over {MAX_STRING}) could carry raw data")
     elif isinstance(value, dict | Mapping):
         if len(value) > MAX_ITEMS:
-            raise _Refused(f"object with {len(value)} members (over {MAX_ITEMS})")
+            raise FaultAt(f"object with {len(value)} members (over {MAX_ITEMS})")
         for key, item in value.items():
             try:
                 _refuse(item, depth + 1)
-            except _Refused as exc:
-                exc.path.insert(1, f".{key}")
-                raise
+            except FaultAt as exc:
+                raise exc.under(f".{key}") from None
     elif isinstance(value, list | tuple):
         numbers = sum(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
         if numbers > MAX_NUMBERS:
-            raise _Refused(f"array of {numbers} numbers (over {MAX_NUMBERS}) looks like a raw series")
+            raise FaultAt(f"array of {numbers} numbers (over {MAX_NUMBERS}) looks like a raw series")
         if len(value) > MAX_ITEMS:
-            raise _Refused(f"array of {len(value)} items (over {MAX_ITEMS})")
+            raise FaultAt(f"array of {len(value)} items (over {MAX_ITEMS})")
         for i, item in enumerate(value):
             try:
                 _refuse(item, depth + 1)
-            except _Refused as exc:
-                exc.path.insert(1, f"[{i}]")
-                raise
+            except FaultAt as exc:
+                raise exc.under(f"[{i}]") from None
 
 
 def validate_payload(value: object, schema: type[Model]) -> Model:
