@@ -20,6 +20,7 @@ from .edge.model_loader import sign_model
 from .hub.commands import register as register_hub
 from .models.commands import comparison_table, train_artifact
 from .models.commands import register as register_models
+from .pipeline import trailing_feature_table
 from .privacy.commands import register as register_privacy
 from .privacy.errors import PrivacyError
 from .privacy.keys import load, passphrase_from
@@ -103,7 +104,7 @@ def demo_cmd(
     table = run_features(store, out / "features")
     picture = demo_plot(store, table, out / "biomarkers.png")
     console.rule("[bold]3. risk model: nested leave-one-subject-out evaluation, fit, export, sign")
-    result, _ = train_artifact(table, store.table("subjects"), out / "model")
+    result, _ = train_artifact(trailing_feature_table(store), store.table("subjects"), out / "model")
     console.print(comparison_table(result))
     team = demo.sign_as_model_team(out / "model")
     console.rule("[bold]4. devices: each subject's phone replays its days and seals one summary a day")

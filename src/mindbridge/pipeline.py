@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .biomarkers.epochs import main_activity
 from .biomarkers.table import daily_table
-from .datapoints import Series
+from .biomarkers.trailing import trailing_table
+from .datapoints import Kind, Series
 from .sources.store import Store
 
 
@@ -32,18 +34,34 @@ def series_by_subject(store: Store) -> dict[str, list[Series]]:
     return dict(grouped)
 
 
-def feature_table(store: Store, on_subject: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """All subjects' daily feature tables stacked: one row per (subject, local day)."""
+def _stacked(store: Store, build: Callable[[list[Series]], pd.DataFrame],
+             on_subject: Callable[[str], None] | None) -> pd.DataFrame:
     parts = []
     for subject, series in sorted(series_by_subject(store).items()):
-        table = daily_table(series)
+        table = build(series)
         if len(table):
-            parts.append(table.reset_index())
+            parts.append(table)
         if on_subject is not None:
             on_subject(subject)
     if not parts:
         return pd.DataFrame(columns=["subject", "date"])
     return pd.concat(parts, ignore_index=True)
+
+
+def feature_table(store: Store, on_subject: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """All subjects' daily feature tables stacked: one row per (subject, local day)."""
+    return _stacked(store, lambda series: daily_table(series).reset_index(), on_subject)
+
+
+def trailing_feature_table(store: Store, on_subject: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Every subject's actigraphy features as a device computes them on each day (`biomarkers.trailing`, the
+    day over its trailing window, no later minute read), stacked: what the risk model trains on. Subjects
+    without minute activity counts have no rows."""
+    def build(series: list[Series]) -> pd.DataFrame:
+        counts = [s for s in series if s.kind is Kind.ACTIVITY_COUNTS and len(s)]
+        return trailing_table(main_activity(counts)) if counts else pd.DataFrame()
+
+    return _stacked(store, build, on_subject)
 
 
 def write_features(table: pd.DataFrame, out: Path) -> FeatureFiles:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .pipeline import feature_table, write_features
+from .pipeline import feature_table, trailing_feature_table, write_features
 from .plots import biomarker_overview
 from .sources.base import ReadContext
 from .sources.ingest import IngestReport, discover, ingest
@@ -87,8 +87,9 @@ def demo_plot(store: Store, table: pd.DataFrame, path: Path) -> Path:
 
 
 def depresjon_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ingest a Depresjon folder into a temporary store; its daily feature table and subjects table."""
+    """Ingest a Depresjon folder into a temporary store; the features the risk model trains on (as a device
+    computes them, `pipeline.trailing_feature_table`) and the subjects table."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp))
         ingest(discover([folder]), ReadContext(), store)
-        return feature_table(store), store.table("subjects")
+        return trailing_feature_table(store), store.table("subjects")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 MODULES = ("epochs", "activity", "activity_profile", "circadian", "rowstats", "sleep", "sleep_scoring", "base",
-           "surveys")
+           "surveys", "trailing")
 
 # A month of minute counts with a daily rhythm, through every numpy-only entry point of the three families.
 PROGRAM = f"""

@@ -16,8 +16,8 @@ from mindbridge.biomarkers.activity_profile import ActivityProfile
 from mindbridge.biomarkers.circadian import CircadianFamily
 from mindbridge.biomarkers.sleep import SleepFamily
 from mindbridge.biomarkers.table import daily_table
+from mindbridge.biomarkers.trailing import COLUMNS, trailing_table
 from mindbridge.datapoints import Series
-from mindbridge.edge.daily import COLUMNS
 from mindbridge.edge.engine import split_days
 from mindbridge.models.context import complete_days, context_names, with_context
 from mindbridge.models.features import ACTIGRAPHY_FEATURES, model_inputs
@@ -55,6 +55,21 @@ def test_day_by_day_equals_batch_over_the_same_window(depresjon_dir: Path, tmp_p
         assert engine.day_probabilities()[day] == pytest.approx(expected, abs=1e-9)
         compared += 1
     assert compared >= 16
+
+
+@pytest.mark.slow
+def test_the_engine_computes_the_features_training_reads(depresjon_dir: Path, tmp_path: Path, model_dir: Path,
+                                                         clinic: Clinic) -> None:
+    series = depresjon_series(depresjon_dir, "control_6")  # with a 23-hour daylight-saving day
+    engine = new_engine(tmp_path / "state", model_dir, clinic)
+    days = split_days(series)
+    for day, part in days:
+        engine.ingest_day(day, part)
+    table = trailing_table(series)  # what `mindbridge train` fits the model on
+    assert [d.date() for d in table["date"]] == [d for d, _ in days]
+    kept = len(engine.state.days)
+    assert engine.state.days == [d for d, _ in days][-kept:] and kept >= 20
+    assert np.array_equal(engine.state.features, table[list(COLUMNS)].to_numpy(float)[-kept:], equal_nan=True)
 
 
 @pytest.mark.slow

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.world import NOW, Clinic, depresjon_series, new_engine
+from mindbridge.biomarkers.trailing import PER_DAY
 from mindbridge.datapoints import Kind, Series
-from mindbridge.edge.daily import PER_DAY
 from mindbridge.edge.engine import EdgeEngine, split_days
 from mindbridge.edge.slots import FIRST_SLOT, PAGE, slot_offset, slot_size, write_generation
 from mindbridge.edge.state import FORMAT, EdgeState, StateError, load_state, save_state

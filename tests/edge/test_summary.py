@@ -13,8 +13,8 @@ import pytest
 
 from edge.world import NOW, Clinic, depresjon_series, new_engine
 from mindbridge.biomarkers.surveys import PHQ9, PHQ9_ITEM9
+from mindbridge.biomarkers.trailing import COLUMNS, feature_units
 from mindbridge.edge.baseline import personal_baseline, top_deviations
-from mindbridge.edge.daily import COLUMNS, feature_units
 from mindbridge.edge.engine import DayRefused, split_days
 from mindbridge.edge.replay import replay
 from mindbridge.edge.summary_builder import bootstrap_interval, conformal_band, risk_band

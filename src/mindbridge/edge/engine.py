@@ -1,9 +1,10 @@
 """The edge engine: one patient's state, a verified model, and a day of raw counts in, a sealed summary out.
 
 Each day: the day's minute counts join the ring buffer of the last `window_days` days; the newest day's
-biomarkers are computed over that window (`daily.newest_day`); the model scores the day; the summary is
-built from the bounded history; the state is saved as the file's next generation (`state`, `slots`).
-Memory stays bounded by the window and the history length, whatever the number of days fed.
+biomarkers are computed over that window (`biomarkers.trailing.newest_day`, which also computes the features
+training reads); the model scores the day; the summary is built from the bounded history; the state is
+saved as the file's next generation (`state`, `slots`). Memory stays bounded by the window and the history
+length, whatever the number of days fed.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from ..biomarkers.epochs import epoch_grid, infer_epoch
+from ..biomarkers.trailing import COLUMNS, EPOCH_S, PER_DAY, newest_day
 from ..datapoints import Kind, Series
 from ..models.robust import KEY_BIOMARKERS
 from ..privacy.envelope import Recipient, seal
 from ..privacy.keys import Identity
 from ..summary import RiskSummary
 from .baseline import personal_baseline, track_shifts
-from .daily import COLUMNS, EPOCH_S, PER_DAY, newest_day
 from .model_loader import EdgeModel, ModelRefused, load_model
 from .state import DEFAULT_WINDOW_DAYS, EdgeState, StateError, load_state, save_state
 from .summary_builder import build_summary

@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from ..biomarkers.trailing import COLUMNS, PER_DAY, TRAILING_DAYS
 from ..models.robust import Cusum, Shift
-from .daily import COLUMNS, PER_DAY
 from .slots import SlotError, read_newest, slot_size, write_generation
 
 FORMAT = "mindbridge-edge-state/3"
@@ -42,7 +42,7 @@ FORMAT_V2 = "mindbridge-edge-state/2"
 FORMAT_V1 = "mindbridge-edge-state/1"
 HISTORY_DAYS = 29  # the day itself and the 28 days of its personal baseline
 HEADER_ROOM = 6144  # the JSON header line was 2.3 KB with one signer and 16 days; a longer one gets larger slots
-DEFAULT_WINDOW_DAYS = 7
+DEFAULT_WINDOW_DAYS = TRAILING_DAYS  # the window the model's training features were computed over
 
 
 # what parsing a checksummed but impossible header raises (a crafted file or a buggy writer)

@@ -24,11 +24,11 @@ import numpy as np
 
 from ..biomarkers.base import coverage_column
 from ..biomarkers.surveys import score_all
+from ..biomarkers.trailing import FAMILIES, feature_units
 from ..models.conformal import ConformalSets
 from ..models.robust import Shift
 from ..summary import MAX_SURVEYS, Interval, RiskBand, RiskSummary, SurveyScore
 from .baseline import Baseline, top_deviations
-from .daily import FAMILIES, feature_units
 from .model_loader import EdgeModel
 
 SUMMARY_DAYS = 7

@@ -83,7 +83,8 @@ def model_card(result: DepresjonResult, fitted: Deployable, artifacts: dict[str,
         model_id=MODEL_ID, version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         description=f"Logistic regression ({fitted.day.chosen}, chosen by subject-grouped CV) on a day's "
                     "wrist-actigraphy biomarkers (activity level and distribution, clock-time profile, "
-                    "fragmentation, circadian rhythm, actigraphic sleep) and, when the view says so, their mean "
+                    "fragmentation, circadian rhythm, actigraphic sleep), computed as the device computes them "
+                    "over the day and the 6 days before it, and, when the view says so, their mean "
                     "and sd over the day and the complete days just before it (`<feature>:mean<n>d`, `:sd<n>d`; "
                     "never a later day), calibrated by Platt scaling; outputs the probability that the day "
                     f"belongs to a person in a depressive episode. {PERSON_FILE} holds "

@@ -1,9 +1,13 @@
-"""The newest day's actigraphy biomarkers from the trailing window of minute counts the state keeps.
+"""A day's actigraphy biomarkers as a device knows them on that day: from the trailing window of minute counts.
 
-The edge calls the biomarker families' own numpy column functions on an epoch grid of the window, so a
-day's features are by construction those the batch pipeline computes over the same trailing days
-(tested to 1e-9). Non-wear and the sleep scorer's device scale depend on the window's activity level,
-so they can differ from a batch run over a whole recording; docs/edge.md measures by how much.
+The device (`edge`) keeps the last `TRAILING_DAYS` days of minute counts and computes the newest day's
+features over them (`newest_day`), calling the families' own numpy column functions on an epoch grid of the
+window, so a day's features are by construction those the batch pipeline computes over the same trailing
+days (tested to 1e-9). Training reads the same features (`trailing_table`: every day of a recording over its
+own trailing window), so the model sees what the device computes and no minute after the day: a batch run
+over a whole recording differs in non-wear and the sleep scorer's device scale (both read the activity
+level of all the counts they are given, later days included) and, at midnight, in the pairs that reach into
+the next day (lag-1 autocorrelation, transition rates, sleep regularity). docs/models.md measures by how much.
 """
 
 from __future__ import annotations
@@ -12,23 +16,29 @@ import datetime as dt
 from collections.abc import Mapping
 from functools import cache
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..biomarkers.activity import FEATURES as ACTIVITY
-from ..biomarkers.activity import activity_columns
-from ..biomarkers.activity_profile import FEATURES as PROFILE
-from ..biomarkers.activity_profile import profile_columns
-from ..biomarkers.base import Feature, coverage_column
-from ..biomarkers.circadian import FEATURES as CIRCADIAN
-from ..biomarkers.circadian import WINDOW_DAYS, day_columns, hourly_counts, stability_variability
-from ..biomarkers.epochs import EpochGrid, nonwear
-from ..biomarkers.sleep import FEATURES as SLEEP
-from ..biomarkers.sleep import sleep_columns
-from ..biomarkers.sleep_scoring import REFERENCE_DEVICES
+from ..datapoints import Kind, Series
+from .activity import FEATURES as ACTIVITY
+from .activity import activity_columns
+from .activity_profile import FEATURES as PROFILE
+from .activity_profile import profile_columns
+from .base import Feature, coverage_column
+from .circadian import FEATURES as CIRCADIAN
+from .circadian import WINDOW_DAYS, day_columns, hourly_counts, stability_variability
+from .epochs import EpochGrid, epoch_grid, infer_epoch, nonwear
+from .sleep import FEATURES as SLEEP
+from .sleep import sleep_columns
+from .sleep_scoring import REFERENCE_DEVICES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EPOCH_S = 60
 PER_DAY = 1440
+TRAILING_DAYS = 7  # the device's window of minute counts, and the window of every training day
 # Whole-recording statistics have no meaning on a sliding window (and the model leaves them out).
 RECORDING_WIDE = frozenset({"interdaily_stability", "intradaily_variability", "m10_recording", "l5_recording",
                             "relative_amplitude_recording"})
@@ -87,3 +97,24 @@ def newest_day(counts: np.ndarray, first_day: dt.date, source: str) -> dict[str,
     if len(at):
         out.update({k: float(v[at[0]]) for k, v in sleep.items()})
     return out
+
+
+def trailing_table(series: Series, window_days: int = TRAILING_DAYS) -> pd.DataFrame:
+    """Every local day of a minute activity-counts series with its features over its own trailing window
+    (`newest_day` on the day and the `window_days - 1` days before it): columns subject, date, `COLUMNS`."""
+    import pandas as pd
+
+    if series.kind is not Kind.ACTIVITY_COUNTS:
+        raise ValueError(f"{series.subject}: trailing features read minute activity counts, got {series.kind}")
+    if len(series) > 1 and (epoch := infer_epoch(series.time.view(np.int64))) != EPOCH_S:
+        raise ValueError(f"{series.subject}: epochs of {epoch} s; trailing features read {EPOCH_S} s epochs")
+    grid = epoch_grid(series, EPOCH_S, detect_nonwear=False)
+    first = grid.days[0].astype(dt.date) if grid.n_days else dt.date.min
+    rows = []
+    for day in range(grid.n_days):
+        start = max(0, day - window_days + 1)
+        values = newest_day(grid.counts[start:day + 1], first + dt.timedelta(days=start), series.source)
+        rows.append({"subject": series.subject, "date": first + dt.timedelta(days=day), **values})
+    table = pd.DataFrame(rows, columns=["subject", "date", *COLUMNS])
+    table["date"] = pd.to_datetime(table["date"])
+    return table
