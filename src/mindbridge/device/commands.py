@@ -62,7 +62,9 @@ def init_cmd(state: StateOpt, model: ModelOpt, device_key: DeviceKey, passphrase
              source: Annotated[str, typer.Option(help="The wearable's name.")] = DEVICE,
              model_signer: Annotated[list[str] | None, typer.Option(
                  help="did:key of the model team; repeatable. Given: only signed models load.")] = None,
-             window_days: Annotated[int, typer.Option(help="Days of minute counts kept.", min=7)] = DEFAULT_WINDOW_DAYS,
+             window_days: Annotated[int, typer.Option(
+                 help="Days of minute counts kept: 7, as in the model's training features; more reads the "
+                      "non-wear level over more days.", min=7)] = DEFAULT_WINDOW_DAYS,
              ) -> None:
     """Create a patient's edge state, checking the model verifies."""
     try:
