@@ -49,7 +49,8 @@ def nothing_ingested(exc: Exception) -> NoReturn:
 
 
 def depresjon_or_exit(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The Depresjon daily feature and subjects tables, or a clear exit when the folder holds nothing usable."""
+    """The Depresjon features the model trains on and the subjects table, or a clear exit when the folder holds
+    nothing usable."""
     try:
         return depresjon_tables(folder)
     except (NothingUsable, FileNotFoundError) as exc:

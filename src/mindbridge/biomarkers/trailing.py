@@ -99,17 +99,24 @@ def newest_day(counts: np.ndarray, first_day: dt.date, source: str) -> dict[str,
     return out
 
 
+def minute_grid(series: Series) -> EpochGrid:
+    """A series of minute activity counts on its local-time minute grid (non-wear not flagged); ValueError
+    naming the subject for another kind or epoch."""
+    if series.kind is not Kind.ACTIVITY_COUNTS:
+        raise ValueError(f"{series.subject}: minute activity counts expected, got {series.kind}")
+    if len(series) > 1 and (epoch := infer_epoch(series.time.view(np.int64))) != EPOCH_S:
+        raise ValueError(f"{series.subject}: epochs of {epoch} s, {EPOCH_S} s expected")
+    return epoch_grid(series, EPOCH_S, detect_nonwear=False)
+
+
 def trailing_table(series: Series, window_days: int = TRAILING_DAYS) -> pd.DataFrame:
     """Every local day of a minute activity-counts series with its features over its own trailing window
-    (`newest_day` on the day and the `window_days - 1` days before it): columns subject, date, `COLUMNS`."""
+    (`newest_day` on the day and the `window_days - 1` calendar days before it): columns subject, date,
+    `COLUMNS`. A day without samples inside the recording gets a row of NaN features and zero coverage."""
     import pandas as pd
 
-    if series.kind is not Kind.ACTIVITY_COUNTS:
-        raise ValueError(f"{series.subject}: trailing features read minute activity counts, got {series.kind}")
-    if len(series) > 1 and (epoch := infer_epoch(series.time.view(np.int64))) != EPOCH_S:
-        raise ValueError(f"{series.subject}: epochs of {epoch} s; trailing features read {EPOCH_S} s epochs")
-    grid = epoch_grid(series, EPOCH_S, detect_nonwear=False)
-    first = grid.days[0].astype(dt.date) if grid.n_days else dt.date.min
+    grid = minute_grid(series)
+    first = grid.days[0].astype(dt.date)
     rows = []
     for day in range(grid.n_days):
         start = max(0, day - window_days + 1)

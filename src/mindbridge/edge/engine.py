@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..biomarkers.epochs import epoch_grid, infer_epoch
-from ..biomarkers.trailing import COLUMNS, EPOCH_S, PER_DAY, newest_day
-from ..datapoints import Kind, Series
+from ..biomarkers.trailing import COLUMNS, PER_DAY, minute_grid, newest_day
+from ..datapoints import Series
 from ..models.robust import KEY_BIOMARKERS
 from ..privacy.envelope import Recipient, seal
 from ..privacy.keys import Identity
@@ -48,11 +47,10 @@ def day_minutes(series: Series | None, day: dt.date) -> np.ndarray:
     minutes = np.full(PER_DAY, np.nan)
     if series is None or len(series) == 0:
         return minutes
-    if series.kind is not Kind.ACTIVITY_COUNTS:
-        raise DayRefused(f"{series.subject}: the edge reads minute activity counts, got {series.kind}")
-    if len(series) > 1 and (epoch := infer_epoch(series.time.view(np.int64))) != EPOCH_S:
-        raise DayRefused(f"{series.subject}: epochs of {epoch} s; the edge reads {EPOCH_S} s epochs")
-    grid = epoch_grid(series, EPOCH_S, detect_nonwear=False)
+    try:
+        grid = minute_grid(series)
+    except ValueError as exc:
+        raise DayRefused(str(exc)) from exc
     if grid.n_days != 1 or grid.days[0] != np.datetime64(day, "D"):
         raise DayRefused(f"{series.subject}: samples span local days {grid.days[0]}…{grid.days[-1]}, "
                          f"expected only {day}")

@@ -1,7 +1,7 @@
 """The `mindbridge train` and `mindbridge evaluate` commands (typer + rich).
 
-`cli.py` registers them with a loader that turns a Depresjon folder into (daily feature table, subjects
-table), so this package never imports `sources/`.
+`cli.py` registers them with a loader that turns a Depresjon folder into (the daily features as the device
+computes them, subjects table), so this package never imports `sources/`.
 """
 
 from __future__ import annotations
