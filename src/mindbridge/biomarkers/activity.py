@@ -55,9 +55,10 @@ FEATURES = (
             GARCIA_CEJA),
     Feature("activity_nonwear", "min", f"Minutes of the day treated as non-wear and excluded from every feature: "
             f"inside a {NONWEAR_MINUTES}-minute window whose counts have a mean of at most {STILL_MEAN:.0%} and a "
-            f"standard deviation of at most {STILL_SD:.1%} of the recording's 95th percentile of non-zero counts "
-            f"(exact zeros always qualify), or in a knock of at most {SPIKE_MINUTES} minutes between two such "
-            "stretches.", f"{CHOI} {VAN_HEES}"),
+            f"standard deviation of at most {STILL_SD:.1%} of the 95th percentile of the non-zero counts read "
+            "(the whole recording in a batch table; the day and the 6 before it on a device and in the "
+            f"model's training table), exact zeros always qualifying, or in a knock of at most {SPIKE_MINUTES} "
+            "minutes between two such stretches.", f"{CHOI} {VAN_HEES}"),
     Feature("activity_kra", "/min", "Probability per minute of a transition from rest (zero count) to activity, "
             "from transitions between consecutive worn epochs.", LIM),
     Feature("activity_kar", "/min", "Probability per minute of a transition from activity to rest (zero count), "
