@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -97,7 +98,7 @@ def test_scaling_and_whole_day_shifts(scale: float, shift: int, noise_seed: int)
     np.testing.assert_allclose(moved["glucose_cv"], base["glucose_cv"], rtol=1e-9)
 
 
-def cortisol(minutes_after: list[float], values: list[float], wake: str = "2024-03-01T07:00",
+def cortisol(minutes_after: Sequence[float], values: Sequence[float], wake: str = "2024-03-01T07:00",
              analyte: str = "cortisol", tz: str = "UTC") -> Series:
     t = (np.datetime64(wake, "ns") + (np.array(minutes_after) * 60).astype("timedelta64[s]")).astype("datetime64[ns]")
     return Series("h1", Kind.HORMONE, "saliva", tz, t,

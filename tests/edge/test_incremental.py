@@ -13,6 +13,7 @@ import pytest
 from edge.world import Clinic, depresjon_series, new_engine, write_model
 from mindbridge.biomarkers.activity import ActivityFamily
 from mindbridge.biomarkers.activity_profile import ActivityProfile
+from mindbridge.biomarkers.base import Family
 from mindbridge.biomarkers.circadian import CircadianFamily
 from mindbridge.biomarkers.sleep import SleepFamily
 from mindbridge.biomarkers.table import daily_table
@@ -25,7 +26,7 @@ from mindbridge.models.linear import PARAMS_FILE, LinearRisk
 from mindbridge.sources.base import ReadContext
 from mindbridge.sources.depresjon import DepresjonActigraphy
 
-FAMILIES = [ActivityFamily(), CircadianFamily(), SleepFamily(), ActivityProfile()]
+FAMILIES: list[Family] = [ActivityFamily(), CircadianFamily(), SleepFamily(), ActivityProfile()]
 
 
 def trailing(series: Series, day: dt.date, days: int) -> Series:

@@ -142,6 +142,7 @@ def test_a_save_never_overwrites_a_generation_another_writer_saved(tmp_path: Pat
         stale = load_state(path)
         other = EdgeEngine.open(path, model_dir, clinic.device, clinic.recipient)
         for _ in range(saves):
+            assert other.state.last_day is not None
             day = other.state.last_day + dt.timedelta(days=1)
             other.ingest_day(day, synthetic_day(day, 3))
         saved = path.read_bytes()

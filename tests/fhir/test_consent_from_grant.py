@@ -28,6 +28,8 @@ def test_grant_maps_to_a_consent_the_validators_accept(schema: R4Schema, ehr: Eh
     assert resource["status"] == ("inactive" if revoked else "active")
     bundle = transaction([create_entry(consent(resource))])
     assert ehr.push(bundle).locations == ehr.push(bundle).locations
-    (stored,) = ehr.search("Consent", {"identifier": f"urn:ietf:rfc:3986|{resource['identifier'][0]['value']}"})
+    identifier = resource["identifier"]
+    assert isinstance(identifier, list)
+    (stored,) = ehr.search("Consent", {"identifier": f"urn:ietf:rfc:3986|{identifier[0]['value']}"})
     assert stored["scope"]["coding"][0]["code"] == purpose
     assert {c["code"] for c in stored["provision"]["class"]} == {"activity", "sleep", "risk"}

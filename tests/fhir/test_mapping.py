@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
+from pathlib import Path
 
 import pytest
 from fhir_builders import deviation, directive, directives, evidence, summary
@@ -222,7 +223,7 @@ def test_summary_and_audit_bundles_pass_the_r4_schema(schema: R4Schema) -> None:
                                 "action": "intake", "patient": "Patient/p1"}]))
 
 
-def test_schema_file_that_is_not_fhir_is_named(tmp_path) -> None:
+def test_schema_file_that_is_not_fhir_is_named(tmp_path: Path) -> None:
     other = tmp_path / "other.json"
     other.write_text('{"definitions": {}}')
     with pytest.raises(ValueError, match=r"other.json: not the FHIR JSON schema"):

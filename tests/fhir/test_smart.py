@@ -66,6 +66,7 @@ def test_a_stale_token_is_replaced_after_a_401(fhir_server: FhirServer, smart_cl
 def test_assertion_signed_with_an_unregistered_key_is_refused(fhir_server: FhirServer,
                                                                smart_client: tuple[str, ECKey]) -> None:
     client_id, key = smart_client
+    assert key.kid is not None
     impostor = ECKey.generate_key("P-384", parameters={"kid": key.kid}, private=True)  # same kid, other key
     with pytest.raises(SmartError, match=r"token request refused \(HTTP 401\): bad signature"):
         SmartBackendAuth(fhir_server.fhir_base, client_id, impostor, SCOPES).token()

@@ -34,7 +34,8 @@ def test_sqlite_and_memory_guards_agree(tmp_path_factory: pytest.TempPathFactory
                     guard.record(sender, n, eid)
                 assert guard.state() == before
         if expected_ok:
-            model[sender], _ = n, seen.add(eid)
+            model[sender] = n
+            seen.add(eid)
         assert memory.state() == sqlite.state() == (model, frozenset(seen))
     sqlite.close()
 

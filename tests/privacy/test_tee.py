@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import cbor2
 import pytest
@@ -115,7 +116,7 @@ def test_devices_seal_only_to_an_attested_key(chain: Chain) -> None:
 ])
 def test_bad_documents_are_refused(chain: Chain, case: str, match: str) -> None:
     key = os.urandom(32)
-    good = dict(nonce=b"n" * 16, public_key=key)
+    good: dict[str, Any] = {"nonce": b"n" * 16, "public_key": key}
     check = verifier(chain)
     doc = {
         "wrong nonce": lambda: document(chain, nonce=b"m" * 16, public_key=key),

@@ -322,7 +322,7 @@ def test_heart_rate_round_trip(tmp_path: Path, records: list[tuple[int, int, int
     result = AppleHealthExport().read(path, ReadContext())
     (hr,) = result.series
     expected = sorted((base + np.timedelta64(sec, "s"), bpm) for sec, bpm, _ in records)
-    assert hr.time.tolist() == [np.datetime64(t, "ns").item() for t, _ in expected]
+    assert hr.time.tolist() == [t.astype("datetime64[ns]").item() for t, _ in expected]
     assert hr.values.tolist() == [b for _, b in expected]
     assert not result.rejected
 

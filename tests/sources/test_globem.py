@@ -127,12 +127,12 @@ def test_weekly_answers_become_survey_series(globem_dir: Path, sample: str, tz: 
     path = globem_dir / sample / "SurveyData" / "dep_weekly.csv"
     header, rows = _rows(path)
     result = _read(path, ReadContext(tz=tz))
-    expected = Counter()
+    expected: Counter[tuple[str, str, str]] = Counter()
     for r in rows:
         for column, code in ANSWER_COLUMNS.items():
             if column in header and r[header.index(column)]:
                 expected[(r[0], r[1], code)] = int(float(r[header.index(column)]))
-    got = Counter()
+    got: Counter[tuple[str, str, str]] = Counter()
     for s in result.series:
         assert s.kind is Kind.SURVEY_RESPONSE and s.tz == (tz or "America/Los_Angeles")
         assert s.meta["dataset"] == f"INS-W_{sample[-1]}"
@@ -333,11 +333,11 @@ def test_generated_rapids_files(tmp_path: Path, features: list[tuple[str, str, s
     for r in rows:
         first.setdefault((r[0], r[1]), r)
     assert len(table) == len(first) and len(result.rejected) == len(rows) - len(first)
-    for r in result.rejected:
-        row = rows[int(r.where.removeprefix("line ")) - 2]
-        assert r.raw == ",".join(row), "the quarantine keeps the line as written"
+    for rejected in result.rejected:
+        row = rows[int(rejected.where.removeprefix("line ")) - 2]
+        assert rejected.raw == ",".join(row), "the quarantine keeps the line as written"
         exact = row == first[(row[0], row[1])]
-        assert r.reason.startswith("duplicate:" if exact else "conflicting duplicate:"), (r.reason, row)
+        assert rejected.reason.startswith("duplicate:" if exact else "conflicting duplicate:"), (rejected.reason, row)
     for got in table.itertuples(index=False):
         written = first[(got[0], got[1].strftime("%Y-%m-%d"))]
         for value, text in zip(got[3:], written[2:], strict=True):

@@ -31,7 +31,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 def read(csv: Path, mapping: Path | None = None, **ctx: str) -> ReadResult:
     """Read a CSV through the registry with an optional --mapping."""
-    got = read_file(csv, ReadContext(mappings=(mapping,) if mapping else (), **ctx))  # type: ignore[arg-type]
+    got = read_file(csv, ReadContext(mappings=(mapping,) if mapping else (), **ctx))
     assert isinstance(got, ReadResult), got
     return got
 

@@ -139,7 +139,7 @@ def test_directives_reach_the_ehr_once_and_cds_hooks_serve_cards_and_take_feedba
 
     # Read back from the EHR: every directive's resources exist exactly once, pointing at the right chart.
     for did, listed in found.items():
-        chart = f"Patient/{charts[did]['id']}"
+        reference = f"Patient/{charts[did]['id']}"
         for directive in listed:
             did_id = directive["id"]
             kinds = [("RiskAssessment", "risk-assessment"), ("DetectedIssue", "detected-issue"), ("Task", "task")]
@@ -148,7 +148,7 @@ def test_directives_reach_the_ehr_once_and_cds_hooks_serve_cards_and_take_feedba
             for kind, name in kinds:
                 (resource,) = _by_identifier(ehr, kind, name, did_id)
                 assert (resource.get("subject") or resource.get("for") or resource.get("patient")) == {
-                    "reference": chart}
+                    "reference": reference}
             trail = ehr.read(f"Provenance/{stable_uuid('Provenance', did_id)}")
             targets = {t["reference"].split("/")[0] for t in trail["target"]}
             assert targets >= {"RiskAssessment", "DetectedIssue", "Task"}

@@ -67,9 +67,9 @@ def test_outbox_waits_for_a_link_then_keeps_failures_with_back_off(hub: Hub) -> 
         session.commit()
     assert outbox.drain().failed == 1
     with hub.sessions() as session:
-        row = session.get(OutboxRow, row.directive_id)
-        assert row is not None and row.attempts == 1 and row.pushed_at is None and row.lease_until is None
-        assert "ConnectError" in row.last_error and row.next_attempt_at > dt.datetime.now(dt.UTC)
+        after = session.get(OutboxRow, row.directive_id)
+        assert after is not None and after.attempts == 1 and after.pushed_at is None and after.lease_until is None
+        assert "ConnectError" in after.last_error and after.next_attempt_at > dt.datetime.now(dt.UTC)
     assert outbox.drain().failed == 0, "the next attempt waits for its back-off"
     with pytest.raises(LookupError, match="not enrolled"), hub.sessions() as session:
         link_patient(session, "did:key:nobody", "chart-2", now)

@@ -9,7 +9,7 @@ import datetime as dt
 from hub_builders import NOW, phq9, received, summary
 from hubworld import make_kit, recipient_of, register
 from hubworld import phq9 as phq9_on
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from mindbridge.hub import repository
@@ -93,7 +93,7 @@ def test_worker_recovers_patients_whose_cycle_a_crash_prevented(hub: Hub, clinic
     hub.settle()
     with hub.sessions() as s:  # as if the process died between the envelope's commit and its cycle
         s.execute(update(PatientRow).values(evaluated_at=None, active_rules=[]))
-        s.execute(DirectiveRow.__table__.delete())
+        s.execute(delete(DirectiveRow))
         s.commit()
     assert _rules(hub, kit.did) == []
     restarted = CycleWorker(hub.cycle, debounce=0.01)  # a new process's worker sweeps at start-up

@@ -9,7 +9,7 @@ import httpx
 from hubworld import Kit, make_kit, phq9, recipient_of, summary_on
 from sqlalchemy import func, select
 
-from mindbridge.hub.auth import issue_token
+from mindbridge.hub.auth import Role, issue_token
 from mindbridge.hub.db import AuditRow, EnvelopeRow
 from mindbridge.hub.service import Hub
 from mindbridge.privacy.keys import Identity
@@ -17,8 +17,8 @@ from mindbridge.privacy.keys import Identity
 
 def _tokens(hub: Hub) -> dict[str, str]:
     with hub.sessions() as s:
-        tokens = {name: issue_token(s, name, role) for name, role in
-                  (("root", "admin"), ("alice", "clinician"), ("bob", "clinician"))}
+        users: tuple[tuple[str, Role], ...] = (("root", "admin"), ("alice", "clinician"), ("bob", "clinician"))
+        tokens = {name: issue_token(s, name, role) for name, role in users}
         s.commit()
     return tokens
 

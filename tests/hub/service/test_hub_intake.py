@@ -26,7 +26,7 @@ from mindbridge.privacy.keys import Identity, save
 
 def _count(hub: Hub, table: type[object]) -> int:
     with hub.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[arg-type]
+        return int(s.scalar(select(func.count()).select_from(table)) or 0)
 
 
 def test_concurrent_envelopes_share_commits_and_each_is_stored_and_audited_once(
@@ -39,7 +39,7 @@ def test_concurrent_envelopes_share_commits_and_each_is_stored_and_audited_once(
     results: list[tuple[str, bool]] = []
     barrier = threading.Barrier(len(kits))
 
-    def device(mine: list) -> None:  # type: ignore[type-arg]
+    def device(mine: list) -> None:
         barrier.wait()
         futures = [hub.intake.submit(a) for a in mine]  # a device's envelopes in order, all in flight at once
         results.extend((f.result()[0].envelope_id, f.result()[1]) for f in futures)
@@ -71,6 +71,7 @@ def test_one_batch_decides_retries_replays_and_refusals_in_arrival_order(
     later = hub.intake.admit(kit.day(now.date(), to), now)
     refused = hub.intake.admit(stranger.day(now.date(), to), now)
     assert isinstance(first, Candidate) and isinstance(reused, Candidate) and isinstance(refused, Refusal)
+    assert isinstance(later, Candidate)
     with hub.engine.begin() as db:
         outcomes = write_batch(db, [first, first, reused, refused, later], hub.intake.cache)
     (receipt, new), (again, retry_new), replay, no_consent, (_, later_new) = outcomes  # type: ignore[misc]
