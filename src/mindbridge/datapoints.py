@@ -167,6 +167,12 @@ class Series:
     def __len__(self) -> int:
         return len(self.time)
 
+    def take(self, rows: slice | np.ndarray) -> Series:
+        """The samples at `rows` (a slice, a boolean mask or sorted indices), as a series of the same kind."""
+        return Series(self.subject, self.kind, self.source, self.tz, self.time[rows],
+                      {k: v[rows] for k, v in self.columns.items()}, None if self.end is None else self.end[rows],
+                      self.meta)
+
     @property
     def unit(self) -> str:
         """The UCUM unit of the primary value."""

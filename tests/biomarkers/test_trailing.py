@@ -9,22 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from edge.world import depresjon_series
 from mindbridge.biomarkers.table import daily_table
 from mindbridge.biomarkers.trailing import COLUMNS, TRAILING_DAYS, newest_day, trailing_table
 from mindbridge.datapoints import Kind, Series
-from mindbridge.sources.depresjon_lean import read_depresjon_csv
 
 
-def recording(folder: Path, name: str) -> Series:
-    """One Depresjon subject's minute counts."""
-    return read_depresjon_csv(folder / name.split("_")[0] / f"{name}.csv", name).series
-
-
-def until(series: Series, day: np.datetime64) -> Series:
+def until(series: Series, day: pd.Timestamp) -> Series:
     """The recording cut after local day `day`."""
-    keep = series.local_date() <= day
-    return Series(series.subject, series.kind, series.source, series.tz, series.time[keep],
-                  {k: v[keep] for k, v in series.columns.items()})
+    return series.take(series.local_date() <= day.to_datetime64().astype("datetime64[D]"))
 
 
 def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -35,23 +28,23 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 @pytest.mark.parametrize("name", ["condition_3", "control_6"])
 def test_a_day_reads_no_later_minute(depresjon_dir: Path, name: str) -> None:
-    series = recording(depresjon_dir, name)
+    series = depresjon_series(depresjon_dir, name)
     whole = trailing_table(series).set_index("date")
     assert list(whole.columns) == ["subject", *COLUMNS] and (whole["subject"] == name).all()
     cuts = whole.index[[2, 6, 10]]
     for cut in cuts:
-        early = trailing_table(until(series, cut.to_datetime64().astype("datetime64[D]"))).set_index("date")
+        early = trailing_table(until(series, cut)).set_index("date")
         assert same(early[list(COLUMNS)], whole.loc[:cut, list(COLUMNS)]), cut
     # the batch pipeline over the whole recording does read later minutes (non-wear level, midnight pairs)
     batch = daily_table([series])
     changed = [cut for cut in cuts
-               if not same(daily_table([until(series, cut.to_datetime64().astype("datetime64[D]"))])[
+               if not same(daily_table([until(series, cut)])[
                    ["activity_lag1_autocorrelation"]], batch.loc[:cut, ["activity_lag1_autocorrelation"]])]
     assert changed
 
 
 def test_each_row_is_newest_day_over_its_window(depresjon_dir: Path) -> None:
-    series = recording(depresjon_dir, "condition_3")
+    series = depresjon_series(depresjon_dir, "condition_3")
     table = trailing_table(series, window_days=TRAILING_DAYS)
     counts = np.full((len(table), 1440), np.nan)
     local = series.local_time()

@@ -33,8 +33,7 @@ def trailing(series: Series, day: dt.date, days: int) -> Series:
     """The recording cut to the local days (day − days, day]."""
     local = series.local_date()
     keep = (local > np.datetime64(day - dt.timedelta(days=days), "D")) & (local <= np.datetime64(day, "D"))
-    return Series(series.subject, series.kind, series.source, series.tz, series.time[keep],
-                  {k: v[keep] for k, v in series.columns.items()})
+    return series.take(keep)
 
 
 @pytest.mark.slow

@@ -63,9 +63,7 @@ def split_days(series: Series) -> list[tuple[dt.date, Series]]:
         return []
     local_day = series.local_date()
     bounds = np.flatnonzero(np.r_[True, local_day[1:] != local_day[:-1], True])
-    return [(local_day[a].astype(dt.date), Series(series.subject, series.kind, series.source, series.tz,
-                                                  series.time[a:b], {k: v[a:b] for k, v in series.columns.items()}))
-            for a, b in itertools.pairwise(bounds)]
+    return [(local_day[a].astype(dt.date), series.take(slice(a, b))) for a, b in itertools.pairwise(bounds)]
 
 
 class EdgeEngine:

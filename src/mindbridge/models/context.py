@@ -19,17 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..biomarkers.rowstats import nan_mean_sd
+from ..biomarkers.trailing import PER_DAY
 
 CONTEXT_DAYS = (3, 5, 7)
 STATISTICS = ("mean", "sd")
-DAY_MINUTES = 1440
 
 
 def complete_days(coverage: np.ndarray, nonwear: np.ndarray) -> np.ndarray:
     """Which days have all 1,440 minutes recorded (worn or flagged non-wear), from the activity family's coverage
     and non-wear minutes: the days training uses, and the only earlier days a window counts."""
-    recorded = np.asarray(coverage, dtype=float) * DAY_MINUTES + np.nan_to_num(np.asarray(nonwear, dtype=float))
-    return np.asarray(np.round(recorded) >= DAY_MINUTES)
+    recorded = np.asarray(coverage, dtype=float) * PER_DAY + np.nan_to_num(np.asarray(nonwear, dtype=float))
+    return np.asarray(np.round(recorded) >= PER_DAY)
 
 
 def context_names(columns: Sequence[str], days: int) -> tuple[str, ...]:
