@@ -15,13 +15,33 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SCHEMA_VERSION: Literal["1"] = "1"
 MAX_DEVIATIONS = 12
 MAX_SURVEYS = 8
+# The largest |robust z| a summary may carry (devices clip to it; intake refuses beyond), and the largest the
+# words quote as a number: beyond it a deviation reads "far outside this patient's usual range".
+Z_LIMIT = 1000.0
+Z_WORDS = 10.0
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: text is shown to clinicians and written to logs
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=_PRINTABLE)]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+ItemCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")]  # a LOINC item code, or an alias
+Magnitude = Annotated[float, Field(ge=-1e9, le=1e9)]
+
+
+def z_words(z: float) -> str:
+    """A robust z as a clinician reads it: 'robust z +2.4', or words once it is beyond `Z_WORDS`."""
+    return f"robust z {z:+.1f}" if abs(z) <= Z_WORDS else "far outside this patient's usual range"
+
+
+def z_quoted(z: float) -> str:
+    """A robust z for a rationale: 'robust z +2.4', or only the bound it passed ('robust z above +10')."""
+    return f"robust z {z:+.1f}" if abs(z) <= Z_WORDS else f"robust z {'above +' if z > 0 else 'below -'}{Z_WORDS:g}"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinities are refused on every field: JSON cannot carry them, and a stored null would never
+    # read back as the number it was.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 RiskBand = Literal["low", "moderate", "high"]
@@ -45,12 +65,12 @@ class Interval(_Strict):
 class Deviation(_Strict):
     """One biomarker's departure from the patient's own baseline, in words a clinician reads."""
 
-    biomarker: Annotated[str, Field(max_length=64)]
-    family: Annotated[str, Field(max_length=32)]
-    unit: Annotated[str, Field(max_length=16)]
-    value: float
-    baseline: float
-    robust_z: float
+    biomarker: Name
+    family: Annotated[str, Field(max_length=32, pattern=_PRINTABLE)]
+    unit: Annotated[str, Field(max_length=16, pattern=_PRINTABLE)]
+    value: Magnitude
+    baseline: Magnitude
+    robust_z: Annotated[float, Field(ge=-Z_LIMIT, le=Z_LIMIT)]
     days: Annotated[int, Field(ge=1, le=366)] = 1
     text: ShortText
     # onset of a shift the patient's CUSUM signalled; left out of the JSON when absent, so hubs that predate
@@ -61,29 +81,29 @@ class Deviation(_Strict):
 class SurveyScore(_Strict):
     """A scored questionnaire: instrument (LOINC panel), total, and flagged items (e.g. PHQ-9 item 9)."""
 
-    instrument: Annotated[str, Field(max_length=16)]
+    instrument: Annotated[str, Field(max_length=16, pattern=_PRINTABLE)]
     loinc: Annotated[str, Field(pattern=r"^\d{1,7}-\d$")]
     date: dt.date
-    total: Annotated[float, Field(ge=0)]
-    band: Annotated[str, Field(max_length=32)] = ""
-    flagged_items: Annotated[dict[str, int], Field(max_length=10)] = {}
+    total: Annotated[float, Field(ge=0, le=1000)]
+    band: Annotated[str, Field(max_length=32, pattern=_PRINTABLE)] = ""
+    flagged_items: Annotated[dict[ItemCode, Annotated[int, Field(ge=0, le=10)]], Field(max_length=10)] = {}
 
 
 class RiskSummary(_Strict):
     """What a device sends: the risk as a distribution, with provenance and evidence, never raw data."""
 
     schema_version: Literal["1"] = SCHEMA_VERSION
-    subject: Annotated[str, Field(max_length=256)]
+    subject: Annotated[str, Field(min_length=1, max_length=256, pattern=_PRINTABLE)]
     window_start: dt.date
     window_end: dt.date
     created_at: dt.datetime
-    model_id: Annotated[str, Field(max_length=64)]
-    model_version: Annotated[str, Field(max_length=32)]
+    model_id: Annotated[str, Field(min_length=1, max_length=64, pattern=_PRINTABLE)]
+    model_version: Annotated[str, Field(min_length=1, max_length=32, pattern=_PRINTABLE)]
     probability: Probability
     interval: Interval
     risk_band: RiskBand
     deviations: Annotated[list[Deviation], Field(max_length=MAX_DEVIATIONS)] = []
-    coverage: Annotated[dict[str, Probability], Field(max_length=16)] = {}
+    coverage: Annotated[dict[Name, Probability], Field(max_length=16)] = {}
     surveys: Annotated[list[SurveyScore], Field(max_length=MAX_SURVEYS)] = []
 
     @model_validator(mode="after")
@@ -92,6 +112,8 @@ class RiskSummary(_Strict):
             raise ValueError("window_start is after window_end")
         if not self.interval.lower <= self.probability <= self.interval.upper:
             raise ValueError("probability lies outside its own interval")
+        if (self.window_end - self.window_start).days > 366:
+            raise ValueError("window spans more than a year")
         return self
 
 
@@ -109,7 +131,7 @@ class Evidence(_Strict):
     interval: Interval | None = None
     deviations: Annotated[list[Deviation], Field(max_length=MAX_DEVIATIONS)] = []
     surveys: Annotated[list[SurveyScore], Field(max_length=MAX_SURVEYS)] = []
-    days_without_data: Annotated[int, Field(ge=0)] = 0
+    days_without_data: Annotated[int, Field(ge=0, le=100_000)] = 0
 
 
 class Directive(_Strict):

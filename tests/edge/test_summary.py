@@ -70,23 +70,33 @@ def test_deviations_equal_the_model_teams_baseline(depresjon_dir: Path, tmp_path
     assert found >= 3 and sustained >= 1
 
 
+def worn(days: int) -> dict[str, np.ndarray]:
+    """A past of `days` days with every family worn all day and no feature value yet."""
+    return {name: np.full(days, 1.0 if name.startswith("coverage_") else np.nan) for name in COLUMNS}
+
+
+def today_worn(**values: float) -> dict[str, float]:
+    """Today's features: these values, the rest missing, every family worn all day."""
+    return {name: 1.0 if name.startswith("coverage_") else np.nan for name in COLUMNS} | values
+
+
 def test_deviation_known_answer() -> None:
-    past = {name: np.full(9, np.nan) for name in COLUMNS}
+    past = worn(9)
     past["sleep_midpoint"] = np.array([2.0, 3.0, 4.0, 2.0, 3.0, 4.0, 2.0, 3.0, 4.0])  # median 3 h, MAD 1 h
     past["activity_mean"] = np.array([100.0, 110, 90, 100, 105, 95, 100, 100, 100])  # today is usual
-    today = dict.fromkeys(COLUMNS, np.nan) | {"sleep_midpoint": 6.5, "activity_mean": 101.0}
+    today = today_worn(sleep_midpoint=6.5, activity_mean=101.0)
     [dev] = top_deviations(DAY, personal_baseline(today, past), feature_units())
     assert (dev.biomarker, dev.family, dev.unit, dev.baseline, dev.days) == ("sleep_midpoint", "sleep", "h", 3.0, 9)
     assert dev.robust_z == pytest.approx(3.5 / 1.4826) and dev.sustained_since is None
-    assert dev.text == "sleep midpoint 3.5 h later than this patient's usual"
+    assert dev.text == "sleep midpoint around 06:30, usually 03:00 (3 h 30 min later)"
     past["sleep_midpoint"][:3] = np.nan  # six days of history are not enough
     assert top_deviations(DAY, personal_baseline(today, past), feature_units()) == []
 
 
 def test_a_signalled_shift_is_named_with_its_onset_while_recent() -> None:
-    past = {name: np.full(9, np.nan) for name in COLUMNS}
+    past = worn(9)
     past["sleep_total"] = np.array([400.0, 420, 440, 400, 420, 440, 400, 420, 440])  # median 420, MAD 20 min
-    today = dict.fromkeys(COLUMNS, np.nan) | {"sleep_total": 440.0}  # z 0.67: no deviation by itself
+    today = today_worn(sleep_total=440.0)  # z 0.67: no deviation by itself
     baseline = personal_baseline(today, past)
     shift = Shift(direction=1, onset=DAY - dt.timedelta(days=5), signalled=DAY - dt.timedelta(days=2))
     [dev] = top_deviations(DAY, baseline, feature_units(), {"sleep_total": shift})

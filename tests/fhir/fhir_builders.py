@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from medplum_server import FhirServer as FhirServer
 from medplum_server import new_key as new_key
-from mindbridge.summary import TIERS, Deviation, Directive, Evidence, Interval, RiskSummary, SurveyScore
+from mindbridge.summary import TIERS, Z_LIMIT, Deviation, Directive, Evidence, Interval, RiskSummary, SurveyScore
 
 SCOPES = ["system/RiskAssessment.cr", "system/Observation.crs", "system/Task.crus", "system/*.cruds"]
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
@@ -71,6 +71,7 @@ BIOMARKERS = [("sleep_total", "sleep"), ("hr_mean", "cardiac"), ("home_time", "m
               ("voice_pause_ratio", "voice")]
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+z_scores = st.floats(min_value=-Z_LIMIT, max_value=Z_LIMIT, allow_nan=False)
 
 
 @st.composite
@@ -79,7 +80,7 @@ def directives(draw: st.DrawFn) -> Directive:
     probability = draw(st.none() | st.floats(min_value=0.0, max_value=1.0))
     picked = draw(st.lists(st.sampled_from(BIOMARKERS), max_size=4, unique=True))
     devs = [Deviation(biomarker=b, family=f, unit=draw(st.sampled_from(["min", "/min", "{counts}", ""])),
-                      value=draw(finite), baseline=draw(finite), robust_z=draw(finite),
+                      value=draw(finite), baseline=draw(finite), robust_z=draw(z_scores),
                       days=draw(st.integers(1, 30)), text=f"{b} changed",
                       sustained_since=draw(st.none() | st.dates(dt.date(2025, 1, 1), dt.date(2026, 3, 1))))
             for b, f in picked]

@@ -131,8 +131,11 @@ def test_naive_datetimes_and_nan_values_are_refused_naming_the_field() -> None:
     naive = dt.datetime(2026, 3, 2, 9, 30)
     with pytest.raises(ValueError, match=r"^[\w.]+: datetime 2026-03-02T09:30:00 has no time zone"):
         directive_bundle(directive(created_at=naive, due=naive), "Patient/p1")
+    with pytest.raises(ValueError, match="finite number"):  # the shared type refuses it first
+        deviation(value=float("nan"))
+    unchecked = deviation().model_copy(update={"value": float("nan")})  # the mapping's own guard, behind it
     with pytest.raises(ValueError, match=r"deviation sleep_total\.value"):
-        deviation_observation(deviation(value=float("nan")), codes.identifier("observation", "x"), "Patient/p1",
+        deviation_observation(unchecked, codes.identifier("observation", "x"), "Patient/p1",
                               (dt.date(2026, 1, 1), dt.date(2026, 1, 2)))
 
 

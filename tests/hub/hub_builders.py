@@ -11,15 +11,17 @@ NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 
 
 def summary(day: int, p: float, *, width: float = 0.1, deviations: list[Deviation] | None = None,
-            surveys: list[SurveyScore] | None = None, patient: str = "did:key:zPatient") -> RiskSummary:
-    """A daily summary for 2026-11-`day`."""
+            surveys: list[SurveyScore] | None = None, patient: str = "did:key:zPatient",
+            worn: float = 0.95) -> RiskSummary:
+    """A daily summary for 2026-11-`day` of a day with `worn` activity coverage."""
     date = dt.date(2026, 11, day)
     return RiskSummary(subject=patient, window_start=date - dt.timedelta(days=6), window_end=date,
                        created_at=dt.datetime(2026, 11, day, 23, 0, tzinfo=dt.UTC), model_id="mb-depresjon",
                        model_version="1.0.0", probability=p,
                        interval=Interval(lower=max(0.0, p - width), upper=min(1.0, p + width)),
                        risk_band="high" if p >= 0.6 else "moderate" if p >= 0.3 else "low",
-                       deviations=deviations or [], surveys=surveys or [])
+                       deviations=deviations or [], surveys=surveys or [],
+                       coverage={"activity": worn, "sleep": worn})
 
 
 def phq9(day: int, total: float, item9: int | None = 0) -> SurveyScore:

@@ -27,7 +27,7 @@ def test_item9_positive_is_critical_and_quotes_the_answer(now: dt.datetime) -> N
     assert "answered 1 on 2026-11-19" in d.rationale
     assert d.due == now + dt.timedelta(hours=4)
     assert d.evidence.surveys[0].flagged_items == {"item9": 1}
-    assert d.pathway_version == "2026.11.0" and d.model_version == "1.0.0"
+    assert d.pathway_version == "2026.12.0" and d.model_version == "1.0.0"
 
 
 def test_negative_item9_does_not_suppress_other_signals(now: dt.datetime) -> None:
@@ -60,7 +60,7 @@ def test_data_gap_tiers(now: dt.datetime) -> None:
     assert _fired(PatientHistory("p1", received(summary(12, 0.1))), now) == {"signal-lost-week": "urgent"}
     never = PatientHistory("p1", [], enrolled_at=now - dt.timedelta(days=8))
     (d,) = ENGINE.evaluate(never, now)
-    assert d.rule_id == "signal-lost-week" and "last data never" in d.rationale
+    assert d.rule_id == "signal-lost-week" and "last worn day never" in d.rationale
     assert _fired(PatientHistory("p1", []), now) == {}
 
 
@@ -134,3 +134,42 @@ def test_durations() -> None:
     assert parse_duration("PT30M") == dt.timedelta(minutes=30)
     with pytest.raises(ValueError):
         parse_duration("P")
+
+
+def test_item9_fires_whether_the_device_keys_it_by_loinc_code_or_alias(now: dt.datetime) -> None:
+    by_code = phq9(19, 6, item9=None).model_copy(update={"flagged_items": {"44260-8": 2}})  # as the edge sends it
+    h = PatientHistory("p1", received(summary(19, 0.1, surveys=[by_code])))
+    (d,) = [d for d in ENGINE.evaluate(h, now) if d.rule_id == "item9-positive"]
+    assert "answered 2 on 2026-11-19" in d.rationale
+
+
+def test_an_unworn_day_is_a_data_gap_never_risk(now: dt.datetime) -> None:
+    sleep_shift = Deviation(biomarker="sleep_midpoint", family="sleep", unit="h", value=-5.7, baseline=3.5,
+                            robust_z=-21.2, days=20, text="sleep midpoint around 18:18, usually 03:30 (9 h 12 min "
+                            "earlier), far outside this patient's usual range")
+    worn_days = [summary(d, 0.2) for d in range(12, 19)]
+    unworn = summary(19, 0.9, worn=0.05, deviations=[sleep_shift])  # a watch on a table: high risk, wild sleep
+    fired = _fired(PatientHistory("p1", received(*worn_days, unworn)), now)
+    assert fired == {"device-not-worn": "info"}
+    (d,) = ENGINE.evaluate(PatientHistory("p1", received(*worn_days, unworn)), now)
+    assert "1 day(s) since 2026-11-19" in d.rationale and "latest coverage 5%" in d.rationale
+    assert d.evidence.probability is None and d.evidence.deviations == [], "no risk quoted from an unworn day"
+    # the same day worn: the risk and the sleep shift are read
+    assert {"rising-risk", "sleep-shift"} <= set(_fired(PatientHistory("p1", received(*worn_days, summary(
+        19, 0.9, deviations=[sleep_shift.model_copy(update={"days": 20})]))), now))
+
+
+def test_days_without_wear_count_towards_a_lost_signal(now: dt.datetime) -> None:
+    days = [summary(d, 0.2) for d in range(10, 13)] + [summary(d, 0.8, worn=0.1) for d in range(13, 20)]
+    fired = _fired(PatientHistory("p1", received(*days)), now)
+    assert fired == {"signal-lost-week": "urgent"}, "a week of summaries from an unworn watch is a week without data"
+
+
+def test_risk_rationale_says_which_interval_and_never_shows_a_degenerate_one(now: dt.datetime) -> None:
+    (d,) = [d for d in ENGINE.evaluate(PatientHistory("p1", received(summary(19, 0.55, width=0.0))), now)
+            if d.rule_id == "rising-risk"]
+    assert "55%" in d.rationale and "55%-55%" not in d.rationale
+    assert "no interval: too few worn days to estimate one" in d.rationale
+    (d,) = [d for d in ENGINE.evaluate(PatientHistory("p1", received(summary(19, 0.55))), now)
+            if d.rule_id == "rising-risk"]
+    assert "(90% conformal interval 45%-65%)" in d.rationale

@@ -19,7 +19,6 @@ import numpy as np
 
 from ..biomarkers.trailing import COLUMNS, PER_DAY, minute_grid, newest_day
 from ..datapoints import Series
-from ..models.robust import KEY_BIOMARKERS
 from ..privacy.envelope import Recipient, seal
 from ..privacy.keys import Identity
 from ..summary import RiskSummary
@@ -111,7 +110,7 @@ class EdgeEngine:
         history = {name: self.state.features[:, j] for j, name in enumerate(COLUMNS)}
         if not np.isnan(self.state.counts[-1]).all():  # a day with data is scored, with its trailing context
             self.state.probability[-1] = self.model.probability(history, self.state.days)
-        baseline = personal_baseline(values, {k: history[k][:-1] for k in KEY_BIOMARKERS})
+        baseline = personal_baseline(values, {k: column[:-1] for k, column in history.items()})
         track_shifts(self.state.cusums, self.state.shifts, baseline, day)
         return build_summary(subject=self.state.subject, model=self.model, days=self.state.days, history=history,
                              probability=self.state.probability, baseline=baseline, shifts=self.state.shifts,

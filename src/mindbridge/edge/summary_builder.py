@@ -26,13 +26,12 @@ from ..biomarkers.base import coverage_column
 from ..biomarkers.surveys import score_all
 from ..biomarkers.trailing import FAMILIES, feature_units
 from ..models.conformal import ConformalSets
-from ..models.robust import Shift
+from ..models.robust import MIN_COVERAGE, Shift
 from ..summary import MAX_SURVEYS, Interval, RiskBand, RiskSummary, SurveyScore
 from .baseline import Baseline, top_deviations
 from .model_loader import EdgeModel
 
 SUMMARY_DAYS = 7
-MIN_COVERAGE = 0.75
 LEVEL = 0.9
 
 

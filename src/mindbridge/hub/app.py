@@ -56,9 +56,10 @@ class Metrics:
             self.counts[name] += 1
             self.intake_seconds += seconds
 
-    def render(self) -> str:
-        """The counters in the Prometheus exposition format."""
-        lines = ["# TYPE mindbridge_intake_total counter"]
+    def render(self, cycle_failures: int = 0) -> str:
+        """The counters in the Prometheus exposition format (with the directive cycle's failed patients)."""
+        lines = ["# TYPE mindbridge_cycle_failures_total counter", f"mindbridge_cycle_failures_total {cycle_failures}",
+                 "# TYPE mindbridge_intake_total counter"]
         lines += [f'mindbridge_intake_total{{outcome="{k}"}} {v}' for k, v in sorted(self.counts.items())]
         lines += ["# TYPE mindbridge_intake_seconds_total counter",
                   f"mindbridge_intake_seconds_total {self.intake_seconds}"]
@@ -272,6 +273,27 @@ def post_cycle(hub: HubDep, session: DbDep, who: Admin,
     return {"now": at.isoformat(), "changed_items": changed}
 
 
+class CycleFailureOut(BaseModel):
+    """A patient whose directive cycle is failing: where and why, how often, and when it is tried again."""
+
+    patient: str
+    stage: Literal["read", "evaluate", "write", "intake"]
+    error: str
+    attempts: int
+    first_failed_at: dt.datetime
+    last_failed_at: dt.datetime
+    next_retry_at: dt.datetime
+
+
+@admin_router.get("/cycle-failures", response_model=list[CycleFailureOut])
+def get_cycle_failures(session: DbDep, who: Admin) -> list[CycleFailureOut]:
+    """Patients whose directive cycle is failing (other patients' cycles go on), newest failure first."""
+    rows = repository.cycle_failures(session)
+    audit.record(session, who.name, "read", "Hub/cycle-failures", "ok", {"count": len(rows)})
+    session.commit()
+    return [CycleFailureOut.model_validate(r, from_attributes=True) for r in rows]
+
+
 @admin_router.get("/override-rates")
 def get_override_rates(hub: HubDep, session: DbDep, who: Admin) -> list[dict[str, object]]:
     """Per-rule override statistics, noisiest first."""
@@ -310,10 +332,10 @@ def get_health(session: DbDep) -> dict[str, str]:
 
 
 @ops_router.get("/metrics", response_class=PlainTextResponse)
-def get_metrics(request: Request) -> str:
-    """Intake counters in the Prometheus text format (this worker only)."""
+def get_metrics(request: Request, hub: HubDep) -> str:
+    """Intake and cycle-failure counters in the Prometheus text format (this worker only)."""
     metrics: Metrics = request.app.state.metrics
-    return metrics.render()
+    return metrics.render(hub.cycle.failures_total)
 
 
 def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -1,17 +1,25 @@
-"""The directive cycle, and the background worker that runs it off the request path.
+"""The directive cycle, the never-suppressed rules at intake, and the background worker that runs the cycle.
 
 The cycle, for each patient: read their summaries of the last `history_days` days and the summaries
 that carried their first-ever surveys (the response baseline), evaluate the pathway with the rules that
 were active last time (hysteresis), fold the directives into the triage queue (merge, clear what stopped
 firing, escalate what waited too long). Many patients share one transaction, which starts by locking
-their rows, so two cycles for one patient never interleave, whichever process runs them; reads, writes
-and audit entries are a fixed number of statements for the whole group. After the commit, the new
-directives go to every sink in `sinks`: the seam where FHIR and CDS Hooks delivery attach.
+their rows, so two cycles for one patient never interleave, whichever process runs them. One patient
+never blocks another: each is evaluated on its own, a patient whose stored data cannot be read or whose
+evaluation raises is left out, and the group's writes go in a savepoint that, if it fails, is replayed one
+patient per savepoint. A failed patient is recorded (`cycle_failures`: stage, error, attempts; an audit
+entry; `failures_total`) and retried with exponential back-off (`RETRY_FIRST` doubling up to `RETRY_MAX`);
+the record is cleared by the next cycle that succeeds for them. After the commit, the new directives go to
+every sink in `sinks`: the seam where FHIR and CDS Hooks delivery attach.
+
+Never-suppressed rules (PHQ-9 item 9, and any rule the pathway marks so) are also evaluated at intake
+(`at_intake`), inside the transaction that stores the envelope, so their directive and queue item exist
+when the device gets its receipt, whatever happens to the cycle later.
 
 The worker runs the cycle for the patients whose data changed, together, `debounce` seconds after the
-first change (a burst costs one cycle), and sweeps on a schedule for the patients nobody heard from
-(a week without data produces no envelope; only a sweep sees the gap). Its first sweep, at start-up,
-also picks up patients whose envelopes committed before a crash let their cycle run.
+first change (a burst costs one cycle), sweeps on a schedule for the patients nobody heard from (a week
+without data produces no envelope; only a sweep sees the gap), and retries failed patients when due. Its
+first sweep, at start-up, also picks up patients whose envelopes committed before a crash let their cycle run.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..summary import Directive
@@ -32,6 +41,23 @@ from .triage import QueueItem, TriagePolicy, escalate, merge, resolve_cleared
 
 DirectiveSink = Callable[[list[Directive]], None]
 log = logging.getLogger(__name__)
+RETRY_FIRST = dt.timedelta(seconds=30)  # the first retry of a failed patient; each later one waits twice as long
+RETRY_MAX = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One patient's evaluation, ready to write: their directives, the queue items that changed, firing rules."""
+
+    directives: list[Directive]
+    changed: list[QueueItem]
+    firing: list[str]
+
+
+def error_text(exc: BaseException) -> str:
+    """An error as one line for the failure list and the audit (its type and first line, at most 300 chars)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:300]
 
 
 @dataclass
@@ -43,6 +69,7 @@ class DirectiveCycle:
     policy: TriagePolicy
     history_days: int = 90
     sinks: list[DirectiveSink] = field(default_factory=list)
+    failures_total: int = 0
 
     @property
     def never_suppressed(self) -> frozenset[str]:
@@ -53,40 +80,130 @@ class DirectiveCycle:
         """Evaluate these patients' pathways and update their queues in one transaction; the items that changed.
 
         `now` defaults to the time the patients' rows were locked (so a later cycle never evaluates earlier).
+        A patient that fails is recorded for a retry and changes nothing; the others go on.
         """
         with self.sessions() as session:
             locked = repository.lock_patients(session, patients)
             now = now or dt.datetime.now(dt.UTC)
             ids = sorted(locked)
-            received = repository.histories(session, ids, now, self.history_days)
-            firsts = repository.first_surveys(session, ids)
-            open_items: dict[str, list[QueueItem]] = {p: [] for p in ids}
-            for item in repository.open_items(session, ids):
-                open_items[item.patient].append(item)
-            directives: list[Directive] = []
-            changed: list[QueueItem] = []
-            firing: dict[str, list[str]] = {}
-            never_suppressed = self.never_suppressed
+            received, unreadable = repository.histories(session, ids, now, self.history_days)
+            firsts, unreadable_firsts = repository.first_surveys(session, ids)
+            failures = {p: ("read", e) for p, e in (unreadable_firsts | unreadable).items()}
+            open_items = repository.open_items_of(session, ids)
+            done: dict[str, Evaluated] = {}
             for patient in ids:
+                if patient in failures:
+                    continue
                 active, enrolled = locked[patient]
                 history = PatientHistory(patient, received[patient], frozenset(active), enrolled, firsts[patient])
-                found = self.pathway.evaluate(history, now)
-                before = open_items[patient]
-                queue = merge(before, found, now, never_suppressed)
-                queue = resolve_cleared(queue, {(d.patient, d.action) for d in found}, now)
-                queue = escalate(queue, self.policy, now)
-                changed += [i for i in queue if i not in before]
-                directives += found
-                firing[patient] = sorted({d.rule_id for d in found})
-            new = repository.save_directives(session, directives)
-            repository.save_items(session, changed)
-            repository.mark_evaluated(session, firing, now)
-            audit.append(session, _entries(new, changed, now))
+                try:
+                    done[patient] = self._evaluate(history, open_items[patient], now)
+                except Exception as exc:  # one patient's defect must not withhold another's directives
+                    log.exception("directive cycle failed for one patient")
+                    failures[patient] = ("evaluate", error_text(exc))
+            new, written, failed_writes = self._write(session, done, now)
+            failures |= failed_writes
+            repository.record_failures(session, failures, now, RETRY_FIRST, RETRY_MAX)
+            repository.clear_failures(session, written)
+            audit.append(session, _failure_entries(failures, now))
             session.commit()
+        self.failures_total += len(failures)
+        self._deliver(new)
+        return [i for p in written for i in done[p].changed]
+
+    def _evaluate(self, history: PatientHistory, before: list[QueueItem], now: dt.datetime) -> Evaluated:
+        found = self.pathway.evaluate(history, now)
+        queue = merge(before, found, now, self.never_suppressed)
+        queue = resolve_cleared(queue, {(d.patient, d.action) for d in found}, now)
+        queue = escalate(queue, self.policy, now)
+        return Evaluated(found, [i for i in queue if i not in before], sorted({d.rule_id for d in found}))
+
+    def _write(self, session: Session, done: Mapping[str, Evaluated],
+               now: dt.datetime) -> tuple[list[Directive], list[str], dict[str, tuple[str, str]]]:
+        """Write every patient's results in one savepoint; if it fails, one savepoint per patient."""
+        try:
+            with session.begin_nested():
+                return self._save(session, done, now), list(done), {}
+        except Exception:
+            log.exception("a cycle's group write failed; writing its patients one by one")
+        new: list[Directive] = []
+        written: list[str] = []
+        failed: dict[str, tuple[str, str]] = {}
+        for patient, result in done.items():
+            try:
+                with session.begin_nested():
+                    new += self._save(session, {patient: result}, now)
+                written.append(patient)
+            except Exception as exc:
+                failed[patient] = ("write", error_text(exc))
+        return new, written, failed
+
+    @staticmethod
+    def _save(session: Session, done: Mapping[str, Evaluated], now: dt.datetime) -> list[Directive]:
+        new = repository.save_directives(session, [d for r in done.values() for d in r.directives])
+        changed = [i for r in done.values() for i in r.changed]
+        repository.save_items(session, changed)
+        repository.mark_evaluated(session, {p: r.firing for p, r in done.items()}, now)
+        audit.append(session, _entries(new, changed, now))
+        return new
+
+    def at_intake(self, db: Connection, patients: Sequence[str], now: dt.datetime) -> list[Directive]:
+        """Evaluate the never-suppressed rules for these patients inside the intake's transaction; new directives.
+
+        Nothing else changes (hysteresis, other rules' items): the cycle that follows does the rest. A patient
+        that fails here is recorded for the cycle's retry and never fails the intake.
+        """
+        rules = self.never_suppressed
+        if not rules or not patients:
+            return []
+        engine = PathwayEngine(self.pathway.pathway.model_copy(update={
+            "rules": [r for r in self.pathway.pathway.rules if r.id in rules]}))
+        ids = sorted(set(patients))
+        # a savepoint inside the intake's transaction: committing the session releases it, the intake commits
+        session = Session(bind=db, join_transaction_mode="create_savepoint")
+        new: list[Directive] = []
+        failures: dict[str, tuple[str, str]] = {}
+        try:
+            locked = repository.lock_patients(session, ids)
+            received, _ = repository.histories(session, list(locked), now, self.history_days)
+            open_items = repository.open_items_of(session, list(locked))
+            for patient in sorted(locked):
+                active, enrolled = locked[patient]
+                try:
+                    with session.begin_nested():
+                        # an unreadable older summary is left out here (the cycle records it); the new one counts
+                        history = PatientHistory(patient, received[patient], frozenset(active), enrolled)
+                        found = engine.evaluate(history, now)
+                        before = open_items[patient]
+                        changed = [i for i in merge(before, found, now, rules) if i not in before]
+                        saved = repository.save_directives(session, found)
+                        repository.save_items(session, changed)
+                        audit.append(session, _entries(saved, changed, now))
+                    new += saved
+                except Exception as exc:
+                    log.exception("never-suppressed rules failed at intake for one patient")
+                    failures[patient] = ("intake", error_text(exc))
+            repository.record_failures(session, failures, now, RETRY_FIRST, RETRY_MAX)
+            audit.append(session, _failure_entries(failures, now))
+            session.commit()
+        except Exception:  # never fail the intake: the cycle its commit triggers evaluates every rule again
+            log.exception("never-suppressed rules could not run at intake")
+            self.failures_total += len(ids)
+            return []
+        finally:
+            session.close()
+        self.failures_total += len(failures)
+        return new
+
+    def _deliver(self, new: list[Directive]) -> None:
+        """Hand committed new directives to every sink."""
         if new:
             for sink in self.sinks:
                 sink(new)
-        return changed
+
+    def deliver(self, new: list[Directive]) -> None:
+        """Hand directives created at intake to the sinks, once their transaction committed."""
+        self._deliver(new)
 
     def run_all(self, now: dt.datetime | None = None, per_transaction: int = 200) -> int:
         """Run the cycle for every enrolled patient; returns how many queue items changed."""
@@ -109,14 +226,21 @@ def _entries(new: Sequence[Directive], changed: Sequence[QueueItem], now: dt.dat
             for p in sorted(directives.keys() | items.keys())]
 
 
+def _failure_entries(failures: Mapping[str, tuple[str, str]], now: dt.datetime) -> list[audit.Entry]:
+    """One audit entry per patient whose evaluation failed, with the stage and error."""
+    return [audit.Entry("hub", "directive", f"Patient/{p}", "error", {"stage": stage, "error": error}, now)
+            for p, (stage, error) in sorted(failures.items())]
+
+
 class CycleWorker:
     """A thread running the cycle for changed patients (debounced) and sweeping on a schedule."""
 
-    def __init__(self, cycle: DirectiveCycle, debounce: float = 0.2, sweep_every: float = 3600.0) -> None:
-        self.cycle, self.debounce, self.sweep_every = cycle, debounce, sweep_every
+    def __init__(self, cycle: DirectiveCycle, debounce: float = 0.2, sweep_every: float = 3600.0,
+                 retry_poll: float = 5.0) -> None:
+        self.cycle, self.debounce, self.sweep_every, self.retry_poll = cycle, debounce, sweep_every, retry_poll
         self._pending: dict[str, dt.datetime] = {}
         self._busy, self._closed = False, False
-        self._next_sweep = time.monotonic()
+        self._next_sweep = self._next_retry = time.monotonic()
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="hub-cycle", daemon=True)
         self._thread.start()
@@ -151,6 +275,12 @@ class CycleWorker:
             due = repository.patients_to_sweep(session, now - dt.timedelta(seconds=self.sweep_every / 2))
         self.mark(dict.fromkeys(due, now))
 
+    def _retry(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        with self.cycle.sessions() as session:
+            due = repository.failures_due(session, now)
+        self.mark(dict.fromkeys(due, now))
+
     def _cycle(self, work: dict[str, dt.datetime]) -> None:
         """Cycle the patients whose changes are not in the future at the present time, the others at theirs."""
         present = dt.datetime.now(dt.UTC)
@@ -163,8 +293,8 @@ class CycleWorker:
     def _take(self) -> dict[str, dt.datetime] | None:
         """Wait for work (changed patients, or a sweep that is due) and mark the worker busy; None once closed."""
         with self._changed:
-            while not self._closed and not self._pending and time.monotonic() < self._next_sweep:
-                self._changed.wait(self._next_sweep - time.monotonic())
+            while not self._closed and not self._pending and time.monotonic() < self._next_timer():
+                self._changed.wait(self._next_timer() - time.monotonic())
             until = time.monotonic() + self.debounce  # let a burst of changes arrive
             while self._pending and not self._closed and (left := until - time.monotonic()) > 0:
                 self._changed.wait(left)
@@ -173,11 +303,17 @@ class CycleWorker:
             work, self._pending, self._busy = self._pending, {}, True
             return work
 
+    def _next_timer(self) -> float:
+        return min(self._next_sweep, self._next_retry)
+
     def _run(self) -> None:
         while (work := self._take()) is not None:
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self.sweep_every
                 _logged(self._sweep)
+            if time.monotonic() >= self._next_retry:
+                self._next_retry = time.monotonic() + self.retry_poll
+                _logged(self._retry)
             _logged(self._cycle, work)
             with self._changed:
                 self._busy = False

@@ -257,6 +257,19 @@ class SurveyBaselineRow(Base):
     envelope_id: Mapped[str] = mapped_column(String(36))
 
 
+class CycleFailureRow(Base):
+    """A patient whose directive cycle failed: the stage and error, attempts so far, and the next retry."""
+
+    __tablename__ = "cycle_failures"
+    patient: Mapped[str] = mapped_column(DID, ForeignKey("patients.did"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_failed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    next_retry_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
 def upsert(db: Connection | Session, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
     """An INSERT … ON CONFLICT for the dialect in use (PostgreSQL or SQLite), for bulk upserts."""
     dialect = db.get_bind().dialect if isinstance(db, Session) else db.dialect

@@ -18,9 +18,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
-from functools import partial
+from typing import Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..privacy.consent import Grant, Scope
@@ -29,7 +29,7 @@ from ..privacy.errors import ConsentRefused, PrivacyError, UnknownSigner
 from ..privacy.keys import Identity
 from ..privacy.replay import MemoryReplayGuard
 from ..privacy.rotation import Roster
-from ..summary import RiskSummary
+from ..summary import Directive, RiskSummary
 from .group_commit import GroupCommit
 from .intake_batch import Candidate, Item, Outcome, Receipt, Refusal, Refused, stored_receipts, write_batch
 from .registry_cache import RegistryCache
@@ -84,18 +84,44 @@ def refusal_of(data: bytes, digest: str, error: PrivacyError, now: dt.datetime) 
 Committed = Callable[[Sequence[Item], Sequence[Outcome | Exception]], None]
 
 
+class SafetyRules(Protocol):
+    """The joint where never-suppressed rules run inside the intake's transaction (`cycle.DirectiveCycle`)."""
+
+    def at_intake(self, db: Connection, patients: Sequence[str], now: dt.datetime) -> list[Directive]:
+        """Evaluate the never-suppressed rules for these patients in `db`'s transaction; the new directives."""
+
+    def deliver(self, new: list[Directive]) -> None:
+        """Hand directives made at intake to the sinks once their transaction committed."""
+
+
 class Intake:
     """Opens envelopes addressed to the clinic and stores each accepted one exactly once."""
 
     def __init__(self, clinic: Identity, engine: Engine, sessions: sessionmaker[Session],
-                 committed: Committed | None = None, max_batch: int = 512) -> None:
+                 committed: Committed | None = None, max_batch: int = 512, safety: SafetyRules | None = None) -> None:
         self.sessions = sessions
         self.cache = RegistryCache(sessions, clinic.did)
         # A template: each envelope swaps in its own Admission as roster, replay guard and consent policy.
         self.opener = Opener.for_clinic(clinic, Roster(), MemoryReplayGuard(), RiskSummary,
                                         lambda patient, scope, now: None)
-        self.writer: GroupCommit[Item, Outcome] = GroupCommit(
-            engine, partial(write_batch, cache=self.cache), committed or (lambda items, outcomes: None), max_batch)
+        self.safety = safety
+        self.follow_up = committed or (lambda items, outcomes: None)
+        self._made: list[Directive] = []  # directives of the batch being written (the writer is one thread)
+        self.writer: GroupCommit[Item, Outcome] = GroupCommit(engine, self._write, self._committed, max_batch)
+
+    def _write(self, db: Connection, items: Sequence[Item]) -> list[Outcome | Exception]:
+        self._made = []
+        return write_batch(db, items, self.cache, self._at_intake if self.safety is not None else None)
+
+    def _at_intake(self, db: Connection, patients: Sequence[str], now: dt.datetime) -> None:
+        assert self.safety is not None
+        self._made += self.safety.at_intake(db, patients, now)
+
+    def _committed(self, items: Sequence[Item], outcomes: Sequence[Outcome | Exception]) -> None:
+        made, self._made = self._made, []
+        if made and self.safety is not None:
+            self.safety.deliver(made)
+        self.follow_up(items, outcomes)
 
     def admit(self, data: bytes, now: dt.datetime | None = None) -> Item | Outcome:
         """Open and check an envelope (no lock): a candidate, a refusal, or the stored receipt of an exact retry."""

@@ -14,7 +14,7 @@ before it either.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -153,8 +153,16 @@ def _refusal_entry(r: Refusal) -> audit.Entry:
                        {"code": r.error.code, "reason": str(r.error)[:300], "digest": r.digest}, r.received_at)
 
 
-def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache) -> list[Outcome | Exception]:
-    """Decide and write a batch in the caller's transaction; one outcome (or Refused) per item, in order."""
+AtIntake = Callable[[Connection, Sequence[str], dt.datetime], object]
+
+
+def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache,
+                at_intake: AtIntake | None = None) -> list[Outcome | Exception]:
+    """Decide and write a batch in the caller's transaction; one outcome (or Refused) per item, in order.
+
+    `at_intake` then runs in the same transaction for the patients whose envelopes were accepted (the
+    never-suppressed rules), so what it writes commits with the envelopes.
+    """
     version = lock_registry(db)
     candidates = [i for i in items if isinstance(i, Candidate)]
     oldest = min((c.version for c in candidates if c.version is not None), default=version)
@@ -192,6 +200,8 @@ def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache) -> 
              "summary": c.summary.model_dump_json()} for c in accepted])
     guard.flush()
     _keep_first_surveys(db, accepted)
+    if at_intake is not None and accepted:  # before the audit: patients' rows are locked before the audit head,
+        at_intake(db, [c.header.patient for c in accepted], max(c.received_at for c in accepted))  # as a cycle does
     audit.append(db, entries)
     return outcomes
 

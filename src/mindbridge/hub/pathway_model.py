@@ -90,9 +90,27 @@ class SurveyTest(_Strict):
 
 
 class GapTest(_Strict):
-    """No summary received for at least this many days (a lost signal is itself a signal)."""
+    """No worn day received for at least this many days (a lost signal is itself a signal)."""
 
     days_at_least: Annotated[int, Field(ge=1)]
+
+
+class UnwornTest(_Strict):
+    """The newest summaries, at least this many in a row, came from days the device was not worn enough."""
+
+    days_at_least: Annotated[int, Field(ge=1)] = 1
+
+
+class WearPolicy(_Strict):
+    """When a summary's day counts as worn: its family's coverage at or above `min_coverage`.
+
+    A summary of a day below it is a data gap: its risk, persistence and deviations are never read as
+    evidence (surveys still are: a questionnaire does not need the watch).
+    """
+
+    family: Annotated[str, Field(min_length=1, max_length=32)] = "activity"
+    min_coverage: Annotated[float, Field(ge=0, le=1)] = 0.75
+    reason: str = ""
 
 
 class Condition(_Strict):
@@ -103,6 +121,7 @@ class Condition(_Strict):
     deviation: DeviationTest | None = None
     survey: SurveyTest | None = None
     data_gap: GapTest | None = None
+    unworn: UnwornTest | None = None
     all: list[Condition] | None = None
     any: list[Condition] | None = None
     not_: Condition | None = Field(default=None, alias="not")
@@ -165,6 +184,7 @@ class Pathway(_Strict):
     description: str = ""
     owner: str = ""
     references: dict[str, str] = {}
+    wear: WearPolicy = WearPolicy()
     rules: Annotated[list[Rule], Field(min_length=1)]
 
     @model_validator(mode="after")

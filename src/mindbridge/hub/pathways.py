@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..summary import Deviation, Directive, Evidence, RiskSummary, SurveyScore
+from ..fhir.codes import ITEM_ALIASES
+from ..summary import Deviation, Directive, Evidence, Interval, RiskSummary, SurveyScore, z_quoted
 from .pathway_model import (
     Condition,
     DeviationTest,
@@ -23,18 +25,23 @@ from .pathway_model import (
     RiskTest,
     Rule,
     SurveyTest,
+    UnwornTest,
+    WearPolicy,
     load_pathway,
 )
 
 DEFAULT_PATHWAY = Path(__file__).with_name("pathways") / "depression-mbc.yaml"
+RATIONALE_CHARS = 300  # `Directive.rationale`'s bound
+DEFAULT_WEAR = WearPolicy()
 
 # The facts each leaf test can put at a rationale's disposal.
 FACTS: dict[str, set[str]] = {
-    "risk": {"probability", "lower", "upper", "threshold", "window_end"},
+    "risk": {"probability", "lower", "upper", "interval", "threshold", "window_end"},
     "persistence": {"days_met", "of_last", "threshold"},
     "deviation": {"biomarker", "deviation_text", "robust_z", "deviation_days"},
     "survey": {"instrument", "total", "item9", "survey_date", "baseline_total", "change_pct"},
     "data_gap": {"gap_days", "last_seen"},
+    "unworn": {"unworn_days", "unworn_since", "coverage"},
 }
 
 
@@ -87,6 +94,21 @@ def _pct(p: float) -> str:
     return f"{p:.0%}"
 
 
+def interval_words(interval: Interval) -> str:
+    """An interval as a clinician reads it, saying which kind; 'no interval' when it shows no spread in percent."""
+    lower, upper = _pct(interval.lower), _pct(interval.upper)
+    if lower == upper:
+        return "no interval: too few worn days to estimate one"
+    return f"{interval.level:.0%} {interval.method} interval {lower}-{upper}"
+
+
+def item_answer(score: SurveyScore, key: str) -> int | None:
+    """A flagged item's answer, whether the device keyed it by its LOINC code or by an alias ("item9")."""
+    code = ITEM_ALIASES.get(key, key)
+    found = [v for k, v in score.flagged_items.items() if ITEM_ALIASES.get(k, k) == code]
+    return max(found) if found else None
+
+
 def _measure(s: RiskSummary, measure: str) -> float:
     return {"probability": s.probability, "lower": s.interval.lower, "upper": s.interval.upper}[measure]
 
@@ -98,8 +120,8 @@ def _risk(test: RiskTest, history: list[Received], rule: Rule, active: bool) -> 
     value = _measure(last.summary, test.measure)
     threshold = test.exit_below if active and test.exit_below is not None else test.at_least
     facts = {"probability": _pct(last.summary.probability), "lower": _pct(last.summary.interval.lower),
-             "upper": _pct(last.summary.interval.upper), "threshold": _pct(threshold),
-             "window_end": last.summary.window_end.isoformat()}
+             "upper": _pct(last.summary.interval.upper), "interval": interval_words(last.summary.interval),
+             "threshold": _pct(threshold), "window_end": last.summary.window_end.isoformat()}
     return Finding(value >= threshold, facts, [last])
 
 
@@ -119,7 +141,7 @@ def _deviation(test: DeviationTest, history: list[Received]) -> Finding:
             continue
         signed = {"higher": d.robust_z, "lower": -d.robust_z, "any": abs(d.robust_z)}[test.direction]
         if signed >= test.abs_z_at_least:
-            facts = {"biomarker": d.biomarker, "deviation_text": d.text, "robust_z": f"{d.robust_z:+.1f}",
+            facts = {"biomarker": d.biomarker, "deviation_text": d.text, "robust_z": z_quoted(d.robust_z),
                      "deviation_days": str(d.days)}
             return Finding(True, facts, [last], deviations=[d])
     return Finding(False)
@@ -135,7 +157,7 @@ def _survey(test: SurveyTest, history: list[Received], now: dt.datetime, baselin
         return Finding(False)
     received, latest = max(recent, key=lambda rs: rs[1].date)
     first = min(scored(baselines) + in_window, key=lambda rs: rs[1].date)[1]
-    item9 = latest.flagged_items.get("item9")
+    item9 = item_answer(latest, "item9")
     change = (latest.total - first.total) / first.total if first.total > 0 else 0.0
     checks = [
         test.total_at_least is None or latest.total >= test.total_at_least,
@@ -149,6 +171,21 @@ def _survey(test: SurveyTest, history: list[Received], now: dt.datetime, baselin
              "survey_date": latest.date.isoformat(), "baseline_total": f"{first.total:g}",
              "change_pct": f"{change:+.0%}"}
     return Finding(all(checks), facts, [received], surveys=[latest])
+
+
+def _unworn(test: UnwornTest, history: list[Received], wear: WearPolicy) -> Finding:
+    run = list(itertools.takewhile(lambda r: not worn(r, wear), reversed(history)))[::-1]
+    if not run:
+        return Finding(False)
+    cover = run[-1].summary.coverage.get(wear.family)
+    facts = {"unworn_days": str(len(run)), "unworn_since": run[0].summary.window_end.isoformat(),
+             "coverage": "no data" if cover is None else _pct(cover)}
+    return Finding(len(run) >= test.days_at_least, facts, run)
+
+
+def worn(received: Received, wear: WearPolicy) -> bool:
+    """Whether a summary's day was worn enough to carry evidence (its family's coverage against the pathway's)."""
+    return received.summary.coverage.get(wear.family, 0.0) >= wear.min_coverage
 
 
 def _gap(test: GapTest, history: list[Received], now: dt.datetime, enrolled: dt.datetime | None) -> Finding:
@@ -165,21 +202,27 @@ def _gap(test: GapTest, history: list[Received], now: dt.datetime, enrolled: dt.
 
 def evaluate_condition(cond: Condition, history: list[Received], rule: Rule, now: dt.datetime,
                        active: bool, enrolled: dt.datetime | None = None,
-                       baselines: Sequence[Received] = ()) -> Finding:
-    """Evaluate one condition tree over a patient's ordered summaries (and their first-ever surveys)."""
-    def sub(c: Condition) -> Finding:
-        return evaluate_condition(c, history, rule, now, active, enrolled, baselines)
+                       baselines: Sequence[Received] = (), wear: WearPolicy = DEFAULT_WEAR) -> Finding:
+    """Evaluate one condition tree over a patient's ordered summaries (and their first-ever surveys).
 
+    Risk, persistence, deviations and data gaps read only the summaries of worn days (`wear`); surveys read all.
+    """
+    def sub(c: Condition) -> Finding:
+        return evaluate_condition(c, history, rule, now, active, enrolled, baselines, wear)
+
+    evidence = [r for r in history if worn(r, wear)]
     if cond.risk is not None:
-        return _risk(cond.risk, history, rule, active)
+        return _risk(cond.risk, evidence, rule, active)
     if cond.persistence is not None:
-        return _persistence(cond.persistence, history)
+        return _persistence(cond.persistence, evidence)
     if cond.deviation is not None:
-        return _deviation(cond.deviation, history)
+        return _deviation(cond.deviation, evidence)
     if cond.survey is not None:
         return _survey(cond.survey, history, now, baselines)
     if cond.data_gap is not None:
-        return _gap(cond.data_gap, history, now, enrolled)
+        return _gap(cond.data_gap, evidence, now, enrolled)
+    if cond.unworn is not None:
+        return _unworn(cond.unworn, history, wear)
     if cond.not_ is not None:
         return Finding(not sub(cond.not_).holds)
     parts = [sub(c) for c in (cond.all or cond.any or [])]
@@ -215,6 +258,13 @@ def check_templates(pathway: Pathway) -> None:
                                f"{sorted(available)}")
 
 
+def bounded(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters at a word, with an ellipsis, when longer (a rationale never fails to fit)."""
+    if len(text) <= limit:
+        return text
+    return text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,;(") + "…"
+
+
 def directive_id(patient: str, rule: Rule, pathway: Pathway, basis: str) -> str:
     """A stable id: the same patient, rule and evidence give the same directive."""
     digest = hashlib.sha256(f"{patient}|{pathway.id}|{pathway.version}|{rule.id}|{basis}".encode()).hexdigest()
@@ -240,7 +290,7 @@ class PathwayEngine:
         out = []
         for rule in self.pathway.rules:
             found = evaluate_condition(rule.when, ordered, rule, now, rule.id in history.active_rules,
-                                       history.enrolled_at, history.first_surveys)
+                                       history.enrolled_at, history.first_surveys, self.pathway.wear)
             if on_rule is not None:
                 on_rule(rule, found)
             if found.holds:
@@ -251,21 +301,22 @@ class PathwayEngine:
                    now: dt.datetime) -> Directive:
         used = found.used or ordered[-1:]
         latest = used[-1].summary if used else None
+        risk = latest if used and worn(used[-1], self.pathway.wear) else None  # an unworn day carries no risk
         basis = ",".join(r.envelope_id for r in used) or f"gap@{now.date().isoformat()}"
         evidence = Evidence(
             envelope_ids=[r.envelope_id for r in used][-64:],
             window_start=min(r.summary.window_start for r in used) if used else now.date(),
             window_end=max(r.summary.window_end for r in used) if used else now.date(),
-            probability=latest.probability if latest else None,
-            interval=latest.interval if latest else None,
-            deviations=found.deviations or (list(latest.deviations[:3]) if latest else []),
+            probability=risk.probability if risk else None,
+            interval=risk.interval if risk else None,
+            deviations=found.deviations or (list(risk.deviations[:3]) if risk else []),
             surveys=found.surveys,
             days_without_data=int(found.facts.get("gap_days", 0)),
         )
         return Directive(
             id=directive_id(patient, rule, self.pathway, basis), patient=patient, action=rule.action,
             action_text=rule.action_text, tier=rule.tier, due=now + rule.due_after,
-            rationale=rule.rationale.format_map(_Facts(found.facts)), evidence=evidence,
+            rationale=bounded(rule.rationale.format_map(_Facts(found.facts)), RATIONALE_CHARS), evidence=evidence,
             pathway_id=self.pathway.id, pathway_version=self.pathway.version, rule_id=rule.id,
             model_id=latest.model_id if latest else "", model_version=latest.model_version if latest else "",
             created_at=now, suggestion_only=rule.suggestion_only,

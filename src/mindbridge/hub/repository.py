@@ -8,15 +8,16 @@ written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
-from pydantic import TypeAdapter
-from sqlalchemy import exists, func, insert, or_, select, update
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..summary import Directive, RiskSummary
 from .db import (
+    CycleFailureRow,
     DirectiveRow,
     EnvelopeRow,
     FeedbackRow,
@@ -60,12 +61,14 @@ def lock_patient(session: Session, patient: str) -> None:
 
 
 def history(session: Session, patient: str, now: dt.datetime, days: int) -> list[Received]:
-    """The patient's summaries whose window ended within `days` days before `now` (oldest first)."""
-    return histories(session, [patient], now, days)[patient]
+    """The patient's readable summaries whose window ended within `days` days before `now` (oldest first)."""
+    return histories(session, [patient], now, days)[0][patient]
 
 
-def histories(session: Session, patients: Sequence[str], now: dt.datetime, days: int) -> dict[str, list[Received]]:
-    """Each patient's summaries whose window ended within `days` days before `now` (oldest first), one query."""
+def histories(session: Session, patients: Sequence[str], now: dt.datetime,
+              days: int) -> tuple[dict[str, list[Received]], dict[str, str]]:
+    """Each patient's summaries whose window ended within `days` days before `now` (oldest first), one query;
+    and, for a patient with a stored summary that no longer reads as one, the first such error."""
     since = now.date() - dt.timedelta(days=days)
     rows = session.execute(select(EnvelopeRow.patient, EnvelopeRow.id, EnvelopeRow.summary)
                            .where(EnvelopeRow.patient.in_(patients), EnvelopeRow.window_end >= since,
@@ -74,20 +77,28 @@ def histories(session: Session, patients: Sequence[str], now: dt.datetime, days:
     return _by_patient(patients, rows)
 
 
-def first_surveys(session: Session, patients: Sequence[str]) -> dict[str, list[Received]]:
-    """For each patient, the summaries that carried their first-ever administration of each instrument."""
+def first_surveys(session: Session, patients: Sequence[str]) -> tuple[dict[str, list[Received]], dict[str, str]]:
+    """For each patient, the summaries that carried their first-ever administration of each instrument (and
+    the unreadable ones' errors)."""
     rows = session.execute(select(SurveyBaselineRow.patient, EnvelopeRow.id, EnvelopeRow.summary)
                            .join(SurveyBaselineRow, SurveyBaselineRow.envelope_id == EnvelopeRow.id)
                            .where(SurveyBaselineRow.patient.in_(patients)).order_by(SurveyBaselineRow.instrument))
     return _by_patient(patients, rows)
 
 
-def _by_patient(patients: Sequence[str], rows: Iterable[tuple[str, str, str]]) -> dict[str, list[Received]]:
-    """(patient, envelope id, summary JSON) rows as each patient's received summaries, in row order."""
+def _by_patient(patients: Sequence[str],
+                rows: Iterable[tuple[str, str, str]]) -> tuple[dict[str, list[Received]], dict[str, str]]:
+    """(patient, envelope id, summary JSON) rows as each patient's received summaries, in row order; a row that
+    no longer validates is left out and named in the second mapping (one patient's bad row stops no other)."""
     out: dict[str, list[Received]] = {p: [] for p in patients}
+    bad: dict[str, str] = {}
     for patient, envelope_id, body in rows:
-        out[patient].append(Received(envelope_id, summary_of(body)))
-    return out
+        try:
+            out[patient].append(Received(envelope_id, summary_of(body)))
+        except ValueError as exc:
+            bad.setdefault(patient, f"stored summary {envelope_id} does not validate "
+                                    f"({exc.errors()[0]['loc'] if isinstance(exc, ValidationError) else exc})")
+    return out, bad
 
 
 def lock_patients(session: Session, patients: Sequence[str]) -> dict[str, tuple[list[str], dt.datetime]]:
@@ -127,6 +138,48 @@ def open_items(session: Session, patients: Iterable[str]) -> list[QueueItem]:
     rows = session.scalars(select(QueueItemRow.body).where(QueueItemRow.patient.in_(list(patients)),
                                                            QueueItemRow.status != "resolved"))
     return [item_of(body) for body in rows]
+
+
+def open_items_of(session: Session, patients: Sequence[str]) -> dict[str, list[QueueItem]]:
+    """Each patient's unresolved queue items."""
+    out: dict[str, list[QueueItem]] = {p: [] for p in patients}
+    for item in open_items(session, patients):
+        out[item.patient].append(item)
+    return out
+
+
+def record_failures(session: Session, failures: Mapping[str, tuple[str, str]], now: dt.datetime,
+                    first: dt.timedelta, longest: dt.timedelta) -> None:
+    """Record each patient's failed evaluation (stage, error); the next retry waits `first`, doubling to `longest`."""
+    if not failures:
+        return
+    known = {r.patient: r for r in session.scalars(select(CycleFailureRow)
+                                                   .where(CycleFailureRow.patient.in_(list(failures))))}
+    for patient, (stage, error) in failures.items():
+        row = known.get(patient) or CycleFailureRow(patient=patient, attempts=0, first_failed_at=now)
+        row.attempts += 1
+        row.stage, row.error, row.last_failed_at = stage, error, now
+        row.next_retry_at = now + min(first * 2 ** min(row.attempts - 1, 30), longest)
+        session.add(row)
+    session.flush()
+
+
+def clear_failures(session: Session, patients: Sequence[str]) -> None:
+    """Forget the failures of patients whose cycle has now succeeded."""
+    if patients:
+        session.execute(delete(CycleFailureRow).where(CycleFailureRow.patient.in_(list(patients))))
+
+
+def failures_due(session: Session, now: dt.datetime) -> list[str]:
+    """Failed patients whose retry is due."""
+    return list(session.scalars(select(CycleFailureRow.patient).where(CycleFailureRow.next_retry_at <= now)
+                                .order_by(CycleFailureRow.patient)))
+
+
+def cycle_failures(session: Session) -> list[CycleFailureRow]:
+    """Every patient whose directive cycle is failing, the most recent failure first."""
+    return list(session.scalars(select(CycleFailureRow).order_by(CycleFailureRow.last_failed_at.desc(),
+                                                                 CycleFailureRow.patient)))
 
 
 def get_item(session: Session, item_id: str) -> QueueItem | None:

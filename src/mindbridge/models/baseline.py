@@ -1,10 +1,9 @@
-"""Personal baselines: each biomarker against the patient's own trailing median and MAD, CUSUM change
-detection on the robust z-scores, and the largest deviations as plain-words `Deviation`s.
+"""Personal baselines over a daily feature table: each biomarker against the patient's own trailing worn days,
+CUSUM change detection on the robust z-scores, and the largest deviations as plain-words `Deviation`s.
 
-Robust z = (value − median) / (1.4826 · MAD) over the `window` days before the day (the day itself is
-excluded), needing at least `min_days` of them (Leys et al. 2013). The two-sided tabular CUSUM of Page
-(1954) (`robust.Cusum`, shared with the edge) accumulates z − k upwards and −z − k downwards and signals
-when either sum exceeds h.
+The definitions are `models.robust`'s (robust z on a MAD floor, clock times on the 24 h dial, days below
+`MIN_COVERAGE` of their family's coverage neither compared nor counted), applied to every day of a table, so
+the batch side and the device (`edge.baseline`) give the same deviations.
 """
 
 from __future__ import annotations
@@ -14,20 +13,40 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..biomarkers.base import coverage_column
 from ..summary import Deviation
 from .features import feature_units
-from .robust import CUSUM_H, CUSUM_K, KEY_BIOMARKERS, MAD_TO_SD, TOP, Cusum, Shift, choose_deviations, track_shift
+from .robust import (
+    CUSUM_H,
+    CUSUM_K,
+    KEY_BIOMARKERS,
+    TOP,
+    WINDOW,
+    Cusum,
+    Shift,
+    choose_deviations,
+    compare,
+    track_shift,
+    worn_only,
+)
 
 
-def rolling_baseline(values: pd.Series, window: int = 28, min_days: int = 7) -> pd.DataFrame:
-    """Per day: trailing median, MAD and robust z of `values` (a date-indexed series), the day excluded."""
-    past = values.shift(1).rolling(window, min_periods=min_days)
-    median = past.median()
-    mad = past.apply(lambda w: np.nanmedian(np.abs(w - np.nanmedian(w))), raw=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (values - median) / (MAD_TO_SD * mad)
-    z = z.where(mad > 0)
-    return pd.DataFrame({"value": values, "median": median, "mad": mad, "z": z})
+def worn_values(table: pd.DataFrame, name: str) -> pd.Series:
+    """A biomarker's column with NaN on the days its family's coverage is below `MIN_COVERAGE` (when known)."""
+    cover = coverage_column(feature_units().get(name, ("", ""))[0])
+    values = table[name].astype(float)
+    if cover not in table.columns:
+        return values
+    return pd.Series(worn_only(values.to_numpy(), table[cover].to_numpy()), index=table.index, name=name)
+
+
+def rolling_baseline(values: pd.Series, window: int = WINDOW) -> pd.DataFrame:
+    """Per day: trailing baseline (median, circular for clock times) and robust z of `values` (a date-indexed
+    series named for its biomarker, NaN where not worn), the day excluded."""
+    x = values.to_numpy(dtype=float)
+    rows = [compare([str(values.name)], x[i:i + 1], x[max(0, i - window):i, None]) for i in range(len(x))]
+    return pd.DataFrame({"value": x, "median": [r.median[0] for r in rows], "z": [r.z[0] for r in rows],
+                         "days": [int(r.days[0]) for r in rows]}, index=values.index)
 
 
 def cusum(z: np.ndarray, k: float = CUSUM_K, h: float = CUSUM_H) -> np.ndarray:
@@ -47,21 +66,20 @@ def newest_shift(z: pd.Series) -> Shift | None:
 
 
 def top_deviations(table: pd.DataFrame, day: pd.Timestamp, features: Sequence[str] = KEY_BIOMARKERS, *,
-                   n: int = TOP, window: int = 28, min_days: int = 7) -> list[Deviation]:
+                   n: int = TOP, window: int = WINDOW) -> list[Deviation]:
     """The `n` largest deviations of `day` from the trailing baseline, as `Deviation`s (`robust.choose_deviations`).
 
-    `table` is one subject's daily feature table indexed by local date; CUSUM runs over its days up to `day`;
-    features with too little history or absent from the table are skipped.
+    `table` is one subject's daily feature table indexed by local date (with its coverage columns, when it has
+    them); CUSUM runs over its days up to `day`; features absent from the table are skipped.
     """
     if day not in table.index:
         raise KeyError(f"day {day.date()} is not in the feature table")
     names = [name for name in features if name in table.columns]
     upto = table.loc[:day]  # the baseline trails: later days change nothing up to `day`
-    bases = {name: rolling_baseline(upto[name].astype(float), window, min_days) for name in names}
-    rows = [bases[name].loc[day] for name in names]
-    history = [int(upto[name].iloc[:-1].tail(window).notna().sum()) for name in names]
+    bases = {name: rolling_baseline(worn_values(upto, name), window) for name in names}
+    rows = [bases[name].iloc[-1] for name in names]
     shifts = {name: shift for name in names if (shift := newest_shift(bases[name]["z"])) is not None}
     return choose_deviations(day.date(), names, np.array([r["value"] for r in rows], dtype=float),
                              np.array([r["z"] for r in rows], dtype=float),
-                             np.array([r["median"] for r in rows], dtype=float), np.array(history),
-                             feature_units(), shifts, n)
+                             np.array([r["median"] for r in rows], dtype=float),
+                             np.array([int(r["days"]) for r in rows]), feature_units(), shifts, n)

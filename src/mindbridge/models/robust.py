@@ -2,11 +2,23 @@
 
 Robust z = (value − median) / (1.4826 · MAD) over the trailing days, the day itself excluded (Leys et al.
 2013, "Detecting outliers: do not use standard deviation around the mean, use absolute deviation around the
-median"); clock features read "later/earlier", others "higher/lower". Change detection is the two-sided
-tabular CUSUM of Page (1954) on those z: it accumulates z − k upwards and −z − k downwards and signals a
-sustained shift when either sum exceeds h; the shift's onset is the day the signalling sum last left zero
-(Montgomery, Introduction to Statistical Quality Control, §9.1). Each z enters clipped to ±`CUSUM_CLIP`
-(a winsorised CUSUM, after Lucas & Crosier 1982), so one outlying day is a deviation, never a shift alone.
+median"). Three guards keep a z honest:
+
+- **wear**: a day whose family coverage (`coverage_<family>`) is below `MIN_COVERAGE` is neither compared
+  nor a baseline day, so a watch left on the table never reads as inactivity or as a night's sleep;
+- **clock times are circular** (`CLOCK_FEATURES`, hours on a 24 h dial): the baseline is the circular median
+  (the observed time with the least summed shortest-arc distance to the others, Fisher 1993, §2.3.2), the
+  spread the median shortest arc from it, the deviation the signed shortest arc (never more than 12 h), and
+  the words are clock times ("around 04:10, usually 01:30");
+- **a MAD floor** (`MAD_FLOOR`, in each biomarker's unit, or a fraction of its median): a patient whose
+  value barely varies gets no z in the thousands from a small real change; |z| is clipped to `Z_LIMIT`
+  (the largest a summary may carry) and, beyond `Z_WORDS`, reads "far outside this patient's usual range".
+
+Change detection is the two-sided tabular CUSUM of Page (1954) on those z: it accumulates z − k upwards
+and −z − k downwards and signals a sustained shift when either sum exceeds h; the shift's onset is the day
+the signalling sum last left zero (Montgomery, Introduction to Statistical Quality Control, §9.1). Each z
+enters clipped to ±`CUSUM_CLIP` (a winsorised CUSUM, after Lucas & Crosier 1982), so one outlying day is a
+deviation, never a shift alone.
 """
 
 from __future__ import annotations
@@ -17,16 +29,86 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..summary import MAX_DEVIATIONS, Deviation
+from ..summary import MAX_DEVIATIONS, Z_LIMIT, Z_WORDS, Deviation, z_words
 
 MAD_TO_SD = 1.4826
 CLOCK_FEATURES = frozenset({"sleep_onset", "sleep_offset", "sleep_midpoint", "m10_onset", "l5_onset",
                             "cosinor_acrophase"})
+DIAL_HOURS = 24.0
 CUSUM_K, CUSUM_H, CUSUM_CLIP = 0.5, 4.0, 3.0  # slack, decision interval and clip, in robust-z units
 MIN_Z, SHIFT_DAYS, TOP = 2.0, 7, 3  # a day's deviation; how long a signalled shift is reported; how many
+WINDOW, MIN_DAYS = 28, 7  # baseline: up to WINDOW days before the day, needing MIN_DAYS of them with a value
+# A family's day below this coverage is not worn enough to carry a claim: no deviation, no baseline day, no
+# risk input (the device's summary mean reads the same bound). Three quarters of a day worn leaves at most six
+# hours unknown, less than one night, so neither a day's activity nor its main sleep period can be an artefact
+# of the watch lying still on a table.
+MIN_COVERAGE = 0.75
 KEY_BIOMARKERS: tuple[str, ...] = ("sleep_midpoint", "sleep_total", "sleep_efficiency", "sleep_regularity_index",
                                    "activity_mean", "activity_zero_fraction", "relative_amplitude", "m10", "l5")
+# The smallest spread a baseline is taken to have, (absolute in the unit, fraction of |median|): below it a
+# small real change would read as an extreme z. 15 min of sleep timing or duration is within the scorer's
+# own epoch-edge uncertainty; 2 points of efficiency or zero fraction, 5 of the Sleep Regularity Index
+# (−100 to 100) and 5 % of a count level are below day-to-day variation in Depresjon's controls.
+MAD_FLOOR: Mapping[str, tuple[float, float]] = {
+    "sleep_midpoint": (0.25, 0.0), "sleep_onset": (0.25, 0.0), "sleep_offset": (0.25, 0.0),
+    "m10_onset": (0.25, 0.0), "l5_onset": (0.25, 0.0), "cosinor_acrophase": (0.25, 0.0),
+    "sleep_total": (15.0, 0.0), "sleep_efficiency": (0.02, 0.0), "sleep_regularity_index": (5.0, 0.0),
+    "activity_zero_fraction": (0.02, 0.0), "relative_amplitude": (0.02, 0.0),
+    "activity_mean": (0.0, 0.05), "m10": (0.0, 0.05), "l5": (0.0, 0.05)}
+DEFAULT_FLOOR = (0.0, 0.05)
 
+
+@dataclass(frozen=True)
+class Baseline:
+    """Per biomarker: the day's value, robust z, baseline (median, circular for clock times) and days with data."""
+
+    values: np.ndarray
+    z: np.ndarray
+    median: np.ndarray
+    days: np.ndarray
+
+
+def arc(diff: np.ndarray | float) -> np.ndarray:
+    """A difference of clock times (h) as the signed shortest arc on the 24 h dial, in [−12, 12)."""
+    return np.mod(np.asarray(diff, dtype=float) + DIAL_HOURS / 2, DIAL_HOURS) - DIAL_HOURS / 2
+
+
+def circular_median(hours: np.ndarray) -> float:
+    """The observed clock time with the least summed shortest-arc distance to all the others (first on a tie)."""
+    x = np.asarray(hours, dtype=float)
+    cost = np.abs(arc(x[:, None] - x[None, :])).sum(axis=1)
+    return float(x[int(np.argmin(cost))])
+
+
+def compare(names: Sequence[str], today: np.ndarray, past: np.ndarray) -> Baseline:
+    """Each column of `today` (k,) against its rows of `past` (days, k), NaN where no worn data.
+
+    z is NaN with fewer than `MIN_DAYS` past days, no value today, or a zero spread even after the floor.
+    """
+    values = np.asarray(today, dtype=float)
+    z, median = np.full(len(names), np.nan), np.full(len(names), np.nan)
+    days = (~np.isnan(past)).sum(axis=0)
+    for j, name in enumerate(names):
+        x = past[:, j][~np.isnan(past[:, j])]
+        if len(x) < MIN_DAYS:
+            continue
+        if name in CLOCK_FEATURES:
+            median[j] = circular_median(x)
+            spread, diff = float(np.median(np.abs(arc(x - median[j])))), float(arc(values[j] - median[j]))
+        else:
+            median[j] = float(np.median(x))
+            spread, diff = float(np.median(np.abs(x - median[j]))), float(values[j] - median[j])
+        absolute, relative = MAD_FLOOR.get(name, DEFAULT_FLOOR)
+        scale = MAD_TO_SD * max(spread, absolute, relative * abs(median[j]))
+        if scale > 0 and np.isfinite(diff):
+            z[j] = min(max(diff / scale, -Z_LIMIT), Z_LIMIT)
+    return Baseline(values, z, median, days)
+
+
+def worn_only(values: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """`values` with NaN wherever the matching coverage is below `MIN_COVERAGE` (or unknown)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.asarray(coverage, dtype=float) >= MIN_COVERAGE, values, np.nan)
 
 
 def direction_word(name: str, sign: float) -> str:
@@ -40,9 +122,26 @@ def label(name: str) -> str:
     return name.replace("_", " ")
 
 
+def clock(hours: float) -> str:
+    """Hours from local midnight (any sign) as a 24 h clock time, e.g. −1.5 is '22:30'."""
+    minutes = round(float(hours) * 60) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def duration(hours: float) -> str:
+    """A length of time in hours as words: '2 h 40 min', '45 min'."""
+    minutes = round(abs(float(hours)) * 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 def describe(name: str, unit: str, value: float, median: float) -> str:
-    """Plain words for one deviation, e.g. 'sleep midpoint 2.1 h later than this patient's usual'."""
+    """Plain words for one deviation, e.g. 'sleep midpoint around 04:10, usually 01:30 (2 h 40 min later)'."""
     words = label(name)
+    if name in CLOCK_FEATURES:
+        shift = float(arc(value - median))
+        how = (f"{duration(shift)} {direction_word(name, shift)}" if round(abs(shift) * 60)
+               else "at the usual time")
+        return f"{words} around {clock(value)}, usually {clock(median)} ({how})"
     diff = value - median
     direction = direction_word(name, diff)
     if unit == "min" and abs(diff) >= 90:
@@ -119,6 +218,8 @@ def choose_deviations(day: dt.date, names: Sequence[str], values: np.ndarray, z:
         name, (family, unit) = names[j], units.get(names[j], ("", "1"))
         shift = recent.get(name)
         text = describe(name, unit, float(values[j]), float(median[j]))
+        if abs(z[j]) > Z_WORDS:
+            text = f"{text}, {z_words(float(z[j]))}"
         if shift is not None:
             since = f"a sustained shift {direction_word(name, shift.direction)} since {shift.onset:%d %b %Y}"
             text = (f"{text}; {since}" if abs(z[j]) >= MIN_Z
