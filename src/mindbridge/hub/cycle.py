@@ -35,9 +35,10 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..summary import Directive
-from . import audit, repository
+from . import audit, repository, timeline
 from .pathways import PathwayEngine, PatientHistory
-from .triage import QueueItem, TriagePolicy, escalate, merge, resolve_cleared
+from .timeline import Memory
+from .triage import QueueItem, TriagePolicy, escalate, merge, resolve_cleared, withdraw
 
 DirectiveSink = Callable[[list[Directive]], None]
 log = logging.getLogger(__name__)
@@ -47,11 +48,13 @@ RETRY_MAX = dt.timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Evaluated:
-    """One patient's evaluation, ready to write: their directives, the queue items that changed, firing rules."""
+    """One patient's evaluation, ready to write: directives to store (new or back in force), those superseded,
+    the queue items that changed, and the memory for the next evaluation."""
 
     directives: list[Directive]
+    superseded: list[str]
     changed: list[QueueItem]
-    firing: list[str]
+    memory: Memory
 
 
 def error_text(exc: BaseException) -> str:
@@ -90,14 +93,17 @@ class DirectiveCycle:
             firsts, unreadable_firsts = repository.first_surveys(session, ids)
             failures = {p: ("read", e) for p, e in (unreadable_firsts | unreadable).items()}
             open_items = repository.open_items_of(session, ids)
+            counts = repository.summary_counts(session, ids, now.date())
+            stored = repository.directive_states(session, ids, self._window_start(now))
             done: dict[str, Evaluated] = {}
             for patient in ids:
                 if patient in failures:
                     continue
-                active, enrolled = locked[patient]
-                history = PatientHistory(patient, received[patient], frozenset(active), enrolled, firsts[patient])
+                history = PatientHistory(patient, received[patient], enrolled_at=locked[patient].enrolled_at,
+                                         first_surveys=firsts[patient])
                 try:
-                    done[patient] = self._evaluate(history, open_items[patient], now)
+                    done[patient] = self._evaluate(history, locked[patient].memory, counts[patient],
+                                                   open_items[patient], stored[patient], now)
                 except Exception as exc:  # one patient's defect must not withhold another's directives
                     log.exception("directive cycle failed for one patient")
                     failures[patient] = ("evaluate", error_text(exc))
@@ -111,12 +117,22 @@ class DirectiveCycle:
         self._deliver(new)
         return [i for p in written for i in done[p].changed]
 
-    def _evaluate(self, history: PatientHistory, before: list[QueueItem], now: dt.datetime) -> Evaluated:
-        found = self.pathway.evaluate(history, now)
-        queue = merge(before, found, now, self.never_suppressed)
-        queue = resolve_cleared(queue, {(d.patient, d.action) for d in found}, now)
+    def _window_start(self, now: dt.datetime) -> dt.datetime:
+        """The earliest moment a directive of the history window can have been raised at."""
+        return dt.datetime.combine(now.date() - dt.timedelta(days=self.history_days), dt.time(), dt.UTC)
+
+    def _evaluate(self, history: PatientHistory, memory: Memory, counted: tuple[int, int], before: list[QueueItem],
+                  stored: Mapping[str, tuple[dt.datetime, bool]], now: dt.datetime) -> Evaluated:
+        found = timeline.evaluate(self.pathway, history, memory, counted, now)
+        raised = {d.id for d in found.directives}
+        fresh = [d for d in found.directives if d.id not in stored or stored[d.id][1]]  # new, or back in force
+        superseded = sorted(i for i, (created, gone) in stored.items()
+                            if not gone and created >= found.since and i not in raised)
+        queue = merge(before, fresh, now, self.never_suppressed)
+        queue = resolve_cleared(queue, {(d.patient, d.action) for d in found.firing}, now)
+        queue = withdraw(queue, set(superseded) | {i for i, (_, gone) in stored.items() if gone}, now)
         queue = escalate(queue, self.policy, now)
-        return Evaluated(found, [i for i in queue if i not in before], sorted({d.rule_id for d in found}))
+        return Evaluated(fresh, superseded, [i for i in queue if i not in before], found.memory)
 
     def _write(self, session: Session, done: Mapping[str, Evaluated],
                now: dt.datetime) -> tuple[list[Directive], list[str], dict[str, tuple[str, str]]]:
@@ -141,10 +157,11 @@ class DirectiveCycle:
     @staticmethod
     def _save(session: Session, done: Mapping[str, Evaluated], now: dt.datetime) -> list[Directive]:
         new = repository.save_directives(session, [d for r in done.values() for d in r.directives])
+        repository.supersede(session, [i for r in done.values() for i in r.superseded], now)
         changed = [i for r in done.values() for i in r.changed]
         repository.save_items(session, changed)
-        repository.mark_evaluated(session, {p: r.firing for p, r in done.items()}, now)
-        audit.append(session, _entries(new, changed, now))
+        repository.mark_evaluated(session, {p: r.memory for p, r in done.items()}, now)
+        audit.append(session, _entries(new, changed, now, {p: r.superseded for p, r in done.items()}))
         return new
 
     def at_intake(self, db: Connection, patients: Sequence[str], now: dt.datetime) -> list[Directive]:
@@ -168,11 +185,11 @@ class DirectiveCycle:
             received, _ = repository.histories(session, list(locked), now, self.history_days)
             open_items = repository.open_items_of(session, list(locked))
             for patient in sorted(locked):
-                active, enrolled = locked[patient]
                 try:
                     with session.begin_nested():
                         # an unreadable older summary is left out here (the cycle records it); the new one counts
-                        history = PatientHistory(patient, received[patient], frozenset(active), enrolled)
+                        history = PatientHistory(patient, received[patient], locked[patient].memory.active,
+                                                 locked[patient].enrolled_at)
                         found = engine.evaluate(history, now)
                         before = open_items[patient]
                         changed = [i for i in merge(before, found, now, rules) if i not in before]
@@ -213,17 +230,20 @@ class DirectiveCycle:
                    for i in range(0, len(patients), per_transaction))
 
 
-def _entries(new: Sequence[Directive], changed: Sequence[QueueItem], now: dt.datetime) -> list[audit.Entry]:
-    """One audit entry per patient whose directives or items changed."""
+def _entries(new: Sequence[Directive], changed: Sequence[QueueItem], now: dt.datetime,
+             superseded: Mapping[str, list[str]] | None = None) -> list[audit.Entry]:
+    """One audit entry per patient whose directives or items changed, naming any directive superseded."""
     directives: dict[str, list[str]] = {}
     items: dict[str, dict[str, str]] = {}
+    gone = {p: ids for p, ids in (superseded or {}).items() if ids}
     for d in new:
         directives.setdefault(d.patient, []).append(d.id)
     for i in changed:
         items.setdefault(i.patient, {})[i.id] = i.status
     return [audit.Entry("hub", "directive", f"Patient/{p}", "ok",
-                        {"directives": directives.get(p, []), "items": items.get(p, {})}, now)
-            for p in sorted(directives.keys() | items.keys())]
+                        {"directives": directives.get(p, []), "items": items.get(p, {})}
+                        | ({"superseded": gone[p]} if p in gone else {}), now)
+            for p in sorted(directives.keys() | items.keys() | gone.keys())]
 
 
 def _failure_entries(failures: Mapping[str, tuple[str, str]], now: dt.datetime) -> list[audit.Entry]:

@@ -73,6 +73,8 @@ class PatientRow(Base):
     device_list_version: Mapped[int] = mapped_column(Integer)
     active_rules: Mapped[list[str]] = mapped_column(JSON, default=list)
     evaluated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    evaluated_through: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # the replay's last day
+    evaluated_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # summaries it had then
 
 
 class ConsentRow(Base):
@@ -139,6 +141,8 @@ class DirectiveRow(Base):
     tier: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     body: Mapped[str] = mapped_column(Text)
+    # set when later data changed the evaluation that raised it (kept for the audit, no longer in force)
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class QueueItemRow(Base):

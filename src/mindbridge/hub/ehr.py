@@ -117,7 +117,7 @@ def sweep(session: Session, now: dt.datetime) -> int:
     """Give every stored directive without an outbox row one (due now); returns how many (not committed)."""
     missing = session.execute(select(DirectiveRow.id, DirectiveRow.patient, DirectiveRow.tier)
                               .outerjoin(OutboxRow, OutboxRow.directive_id == DirectiveRow.id)
-                              .where(OutboxRow.directive_id.is_(None))).all()
+                              .where(OutboxRow.directive_id.is_(None), DirectiveRow.superseded_at.is_(None))).all()
     session.add_all(OutboxRow(directive_id=d, patient=p, tier_rank=rank(cast(Any, t)), enqueued_at=now,
                               next_attempt_at=now, attempts=0, created=0, last_error="") for d, p, t in missing)
     return len(missing)
@@ -362,12 +362,13 @@ def post_requeue(request: Request, session: DbDep, hub: HubDep, who: Admin) -> d
 
 # --- export ---------------------------------------------------------------------------------------------
 def export_bundle(session: Session) -> tuple[dict[str, Any], int]:
-    """One transaction bundle of every stored directive (shared resources once) and how many directives.
+    """One transaction bundle of every directive in force (shared resources once) and how many directives.
 
     A linked patient is referred to literally (`Patient/<id>`); any other by a conditional reference on
     their DID (`Patient?identifier=urn:ietf:rfc:3986|<did>`), which the receiving server resolves."""
     links: dict[str, str] = {p: f for p, f in session.execute(select(EhrLinkRow.patient, EhrLinkRow.fhir_id))}
-    rows = session.scalars(select(DirectiveRow.body).order_by(DirectiveRow.created_at, DirectiveRow.id)).all()
+    rows = session.scalars(select(DirectiveRow.body).where(DirectiveRow.superseded_at.is_(None))
+                           .order_by(DirectiveRow.created_at, DirectiveRow.id)).all()
     entries: dict[str, dict[str, Any]] = {}
     for body in rows:
         directive = Directive.model_validate_json(body)

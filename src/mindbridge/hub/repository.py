@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import delete, exists, func, insert, or_, select, update
+from sqlalchemy import case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..summary import Directive, RiskSummary
@@ -29,6 +30,7 @@ from .db import (
     upsert,
 )
 from .pathways import Received
+from .timeline import Memory
 from .triage import Feedback, QueueItem
 
 CYCLE_LOCK = 0x6D62_6379  # PostgreSQL advisory lock key of multi-patient cycles ("mbcy")
@@ -101,8 +103,16 @@ def _by_patient(patients: Sequence[str],
     return out, bad
 
 
-def lock_patients(session: Session, patients: Sequence[str]) -> dict[str, tuple[list[str], dt.datetime]]:
-    """Lock enrolled patients' rows for the transaction; their active rules and enrolment times (others skipped).
+@dataclass(frozen=True)
+class Locked:
+    """A locked patient's row: enrolment time and what their last evaluation left (`timeline.Memory`)."""
+
+    enrolled_at: dt.datetime
+    memory: Memory
+
+
+def lock_patients(session: Session, patients: Sequence[str]) -> dict[str, Locked]:
+    """Lock enrolled patients' rows for the transaction; their enrolment and last evaluation (others skipped).
 
     On PostgreSQL a transaction-scoped advisory lock first orders multi-patient lockers, so two processes'
     cycles over overlapping sets cannot deadlock; on SQLite the write lock already orders everything.
@@ -110,15 +120,49 @@ def lock_patients(session: Session, patients: Sequence[str]) -> dict[str, tuple[
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(CYCLE_LOCK)))
     rows = session.execute(update(PatientRow).where(PatientRow.did.in_(patients)).values(did=PatientRow.did)
-                           .returning(PatientRow.did, PatientRow.active_rules, PatientRow.enrolled_at))
-    return {did: (active, enrolled) for did, active, enrolled in rows}
+                           .returning(PatientRow.did, PatientRow.enrolled_at, PatientRow.evaluated_through,
+                                      PatientRow.active_rules, PatientRow.evaluated_count))
+    return {did: Locked(enrolled, Memory(through, frozenset(active or ()), count or 0))
+            for did, enrolled, through, active, count in rows}
 
 
-def mark_evaluated(session: Session, active_rules: dict[str, list[str]], now: dt.datetime) -> None:
-    """Remember each patient's firing rules (for hysteresis) and when they were evaluated."""
-    if active_rules:
-        session.execute(update(PatientRow), [{"did": p, "active_rules": rules, "evaluated_at": now}
-                                             for p, rules in active_rules.items()])
+def summary_counts(session: Session, patients: Sequence[str], today: dt.date) -> dict[str, tuple[int, int]]:
+    """Per patient, how many summaries they have in all up to their last evaluated day, and up to `today`."""
+    upto_through = func.sum(case((EnvelopeRow.window_end <= PatientRow.evaluated_through, 1), else_=0))
+    upto_today = func.sum(case((EnvelopeRow.window_end <= today, 1), else_=0))
+    rows = session.execute(select(EnvelopeRow.patient, upto_through, upto_today)
+                           .join(PatientRow, PatientRow.did == EnvelopeRow.patient)
+                           .where(EnvelopeRow.patient.in_(patients)).group_by(EnvelopeRow.patient))
+    counts = {p: (0, 0) for p in patients}
+    counts.update({p: (int(a or 0), int(b or 0)) for p, a, b in rows})
+    return counts
+
+
+def mark_evaluated(session: Session, memories: Mapping[str, Memory], now: dt.datetime) -> None:
+    """Remember each patient's last evaluated day, its firing rules (hysteresis) and summary count, and when."""
+    if memories:
+        session.execute(update(PatientRow), [
+            {"did": p, "active_rules": sorted(m.active), "evaluated_through": m.through, "evaluated_count": m.count,
+             "evaluated_at": now} for p, m in memories.items()])
+
+
+def directive_states(session: Session, patients: Sequence[str],
+                     since: dt.datetime) -> dict[str, dict[str, tuple[dt.datetime, bool]]]:
+    """Per patient, their directives created since `since`: id → (created at, superseded)."""
+    out: dict[str, dict[str, tuple[dt.datetime, bool]]] = {p: {} for p in patients}
+    rows = session.execute(select(DirectiveRow.patient, DirectiveRow.id, DirectiveRow.created_at,
+                                  DirectiveRow.superseded_at)
+                           .where(DirectiveRow.patient.in_(patients), DirectiveRow.created_at >= since))
+    for patient, directive, created, superseded in rows:
+        out[patient][directive] = (created, superseded is not None)
+    return out
+
+
+def supersede(session: Session, directive_ids: Sequence[str], now: dt.datetime) -> None:
+    """Mark directives as no longer in force: later data changed the evaluation that raised them."""
+    if directive_ids:
+        session.execute(update(DirectiveRow).where(DirectiveRow.id.in_(list(directive_ids)))
+                        .values(superseded_at=now))
 
 
 def patients(session: Session) -> list[str]:
@@ -200,19 +244,26 @@ def save_items(session: Session, items: Sequence[QueueItem]) -> None:
 
 
 def save_directives(session: Session, directives: Sequence[Directive]) -> list[Directive]:
-    """Store the directives not stored before (one query, one insert); returns those that are new."""
-    known = set(session.scalars(select(DirectiveRow.id).where(DirectiveRow.id.in_([d.id for d in directives]))))
+    """Store the directives not stored before, and put back in force those superseded; returns both."""
+    rows = session.execute(select(DirectiveRow.id, DirectiveRow.superseded_at)
+                           .where(DirectiveRow.id.in_([d.id for d in directives])))
+    known = {i: superseded is not None for i, superseded in rows}
+    again = [i for i, superseded in known.items() if superseded]
+    if again:
+        session.execute(update(DirectiveRow).where(DirectiveRow.id.in_(again)).values(superseded_at=None))
+    back = list({d.id: d for d in directives if known.get(d.id)}.values())
     new = list({d.id: d for d in directives if d.id not in known}.values())
     if new:
         session.execute(insert(DirectiveRow), [{"id": d.id, "patient": d.patient, "rule_id": d.rule_id,
                                                 "tier": d.tier, "created_at": d.created_at,
                                                 "body": d.model_dump_json()} for d in new])
-    return new
+    return new + back
 
 
 def directives_of(session: Session, patient: str, limit: int = 200) -> list[Directive]:
-    """A patient's directives, newest first."""
-    rows = session.scalars(select(DirectiveRow.body).where(DirectiveRow.patient == patient)
+    """A patient's directives in force (none superseded), newest first."""
+    rows = session.scalars(select(DirectiveRow.body).where(DirectiveRow.patient == patient,
+                                                           DirectiveRow.superseded_at.is_(None))
                            .order_by(DirectiveRow.created_at.desc()).limit(limit))
     return [Directive.model_validate_json(body) for body in rows]
 

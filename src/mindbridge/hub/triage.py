@@ -145,6 +145,17 @@ def resolve_cleared(items: Sequence[QueueItem], firing: set[tuple[str, str]], no
     return out
 
 
+def withdraw(items: Sequence[QueueItem], superseded: set[str], now: dt.datetime) -> list[QueueItem]:
+    """Resolve unresolved items every directive of which was superseded by later data (the others unchanged)."""
+    out = []
+    for i in items:
+        if i.status != "resolved" and superseded and set(i.directive_ids) <= superseded:
+            i = replace(i, status="resolved", updated_at=now,
+                        history=(*i.history, f"{now.isoformat()} withdrawn: later data superseded its directives"))
+        out.append(i)
+    return out
+
+
 def escalate(items: Sequence[QueueItem], policy: TriagePolicy, now: dt.datetime) -> list[QueueItem]:
     """Raise by one tier every active item left unacknowledged past its tier's escalation time."""
     out = []

@@ -1,4 +1,5 @@
-"""Patients whose directive cycle failed: the error, how often, and when the cycle is retried (back-off).
+"""Patients whose directive cycle failed (the error, how often, when it is retried); the replay's memory of each
+patient (the last day evaluated and how many summaries it had then); directives superseded by later data.
 
 Revision ID: 0004
 Revises: 0003
@@ -29,8 +30,14 @@ def upgrade() -> None:
         sa.Column('last_failed_at', _WHEN, nullable=False),
         sa.Column('next_retry_at', _WHEN, nullable=False, index=True),
     )
+    op.add_column('patients', sa.Column('evaluated_through', sa.Date(), nullable=True))
+    op.add_column('patients', sa.Column('evaluated_count', sa.Integer(), nullable=False, server_default='0'))
+    op.add_column('directives', sa.Column('superseded_at', _WHEN, nullable=True))
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_column('directives', 'superseded_at')
+    op.drop_column('patients', 'evaluated_count')
+    op.drop_column('patients', 'evaluated_through')
     op.drop_table('cycle_failures')
