@@ -20,7 +20,12 @@ MEDPLUM := tests/fhir/medplum
 $(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
 	cd $(MEDPLUM) && npm ci --no-audit --no-fund
 
-test: $(STAMP) $(MEDPLUM)/node_modules/.package-lock.json
+# axe-core, injected by the inbox's browser tests (accessibility), from its lockfile.
+AXE := tests/hub/ehr/axe
+$(AXE)/node_modules/.package-lock.json: $(AXE)/package-lock.json
+	cd $(AXE) && npm ci --no-audit --no-fund
+
+test: $(STAMP) $(MEDPLUM)/node_modules/.package-lock.json $(AXE)/node_modules/.package-lock.json
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

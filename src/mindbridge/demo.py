@@ -129,7 +129,7 @@ def run_hub(patients: list[Patient], envelopes: list[bytes], clinic: Identity, d
     with hub.sessions() as s:
         registry = ConsentRegistry(s, clinic.did)
         for p in patients:
-            enrol(s, p.devices, now)
+            enrol(s, p.devices, now, label=f"Depresjon {p.subject}")
             registry.update_status(p.status)
             registry.add_grant(p.grant, now)
         s.commit()

@@ -38,6 +38,18 @@ def z_quoted(z: float) -> str:
     return f"robust z {z:+.1f}" if abs(z) <= Z_WORDS else f"robust z {'above +' if z > 0 else 'below -'}{Z_WORDS:g}"
 
 
+def clock(hours: float) -> str:
+    """Hours from local midnight (any sign) as a 24 h clock time, e.g. −1.5 is '22:30'."""
+    minutes = round(float(hours) * 60) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def duration(hours: float) -> str:
+    """A length of time in hours as words: '2 h 40 min', '45 min'."""
+    minutes = round(abs(float(hours)) * 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 class _Strict(BaseModel):
     # NaN and infinities are refused on every field: JSON cannot carry them, and a stored null would never
     # read back as the number it was.

@@ -17,13 +17,11 @@ from mindbridge.models.robust import (
     Shift,
     arc,
     choose_deviations,
-    clock,
     compare,
     describe,
-    duration,
     track_shift,
 )
-from mindbridge.summary import Z_LIMIT, Z_WORDS, Deviation, z_words
+from mindbridge.summary import Z_LIMIT, Z_WORDS, Deviation, clock, duration, z_words
 
 DAYS = pd.date_range("2024-01-01", periods=30, freq="D", name="date")
 

@@ -16,10 +16,11 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy import text
 
@@ -36,7 +37,8 @@ from .intake import Receipt, Refused
 from .queue_actions import locked_item, record_feedback, save_item
 from .service import Hub
 from .triage import QueueItem, TriageError, acknowledge, override_rates, snooze
-from .web import inbox_router
+from .web import inbox_router, is_page
+from .web.patient import patient_router
 
 REFUSAL_STATUS = {"replay": 409, "size": 413}
 _ITEMS = TypeAdapter(list[QueueItem])
@@ -240,10 +242,16 @@ class PanelIn(BaseModel):
     patient: str
 
 
+class EnrolIn(DevicesIn):
+    """A patient's signed device list, and the label clinicians know them by until their EHR chart is linked."""
+
+    label: Annotated[str, Field(max_length=120, pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
+
+
 @admin_router.post("/patients", status_code=201)
-def post_patient(body: DevicesIn, session: DbDep, who: Admin) -> dict[str, object]:
-    """Enrol a patient with the device list they signed."""
-    devices = enrol(session, body.device_list, dt.datetime.now(dt.UTC))
+def post_patient(body: EnrolIn, session: DbDep, who: Admin) -> dict[str, object]:
+    """Enrol a patient with the device list they signed (and a label for the inbox)."""
+    devices = enrol(session, body.device_list, dt.datetime.now(dt.UTC), body.label)
     audit.record(session, who.name, "patient.enrol", f"Patient/{devices.patient}", "ok",
                  {"devices": len(devices.devices)})
     session.commit()
@@ -349,7 +357,9 @@ def _install_errors(app: FastAPI) -> None:
         return _error(status, exc.code, str(exc))
 
     @app.exception_handler(NotAuthenticated)
-    def unauthenticated(request: Request, exc: NotAuthenticated) -> JSONResponse:
+    def unauthenticated(request: Request, exc: NotAuthenticated) -> Response:
+        if request.method == "GET" and is_page(request):  # a person at the inbox: the sign-in page, not JSON
+            return RedirectResponse(f"/inbox/login?next={quote(request.url.path)}", status_code=303)
         return _error(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(AccessDenied)
@@ -392,7 +402,7 @@ def create_app(hub: Hub, close_on_shutdown: bool = False) -> FastAPI:
     app.state.hub = hub
     app.state.metrics = Metrics()
     for router in (intake_router, consent_router, patients_router, queue_router, admin_router, ops_router,
-                   inbox_router, actions_router, cds_router, ehr_router):
+                   inbox_router, patient_router, actions_router, cds_router, ehr_router):
         app.include_router(router)
     _install_errors(app)
     return app

@@ -44,13 +44,14 @@ def bump_version(session: Session, patient: str) -> None:
     session.add(RegistryChangeRow(version=advance_registry(session, 1), patient=patient))
 
 
-def enrol(session: Session, device_list: str, now: dt.datetime) -> DeviceList:
-    """Enrol a patient with their signed device list (a patient already enrolled is refused)."""
+def enrol(session: Session, device_list: str, now: dt.datetime, label: str = "") -> DeviceList:
+    """Enrol a patient with their signed device list and the label the inbox shows until a chart is linked (a
+    patient already enrolled is refused)."""
     devices = _device_list(device_list)
     if session.get(PatientRow, devices.patient) is not None:
         raise MalformedInput(f"patient {devices.patient} is already enrolled; send a newer device list instead")
     session.add(PatientRow(did=devices.patient, enrolled_at=now, device_list=device_list,
-                           device_list_version=devices.version, active_rules=[]))
+                           device_list_version=devices.version, active_rules=[], label=label))
     bump_version(session, devices.patient)
     return devices
 

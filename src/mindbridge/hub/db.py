@@ -75,6 +75,7 @@ class PatientRow(Base):
     evaluated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     evaluated_through: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # the replay's last day
     evaluated_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # summaries it had then
+    label: Mapped[str] = mapped_column(String(120), default="", server_default="")  # set at enrolment
 
 
 class ConsentRow(Base):

@@ -268,6 +268,7 @@ class EhrConnection:
     settings: EhrSettings
     cds_issuers: dict[str, KeySet]
     worker: OutboxWorker | None = None
+    client: EhrClient | None = None  # the SMART client when pushing is on (the inbox also reads charts with it)
 
     def base_url(self, request: Request) -> str:
         """The hub's base URL as the EHR sees it."""
@@ -295,6 +296,7 @@ def connect(app: FastAPI, settings: EhrSettings) -> EhrConnection:
         key = ECKey.import_key(cast(Any, read_json(push.key_file, "hub's private P-384 JWK")))
         client = EhrClient(push.fhir_base, SmartBackendAuth(push.fhir_base, push.client_id, key, push.scopes),
                            max_entries=push.max_entries)
+        connection.client = client
         connection.worker = OutboxWorker(Outbox(hub.sessions, client), push.poll_seconds)
         hub.sinks.append(connection.worker.wake)
         connection.worker.start()

@@ -39,6 +39,17 @@ class EhrLinkRow(Base):
     linked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+class EhrChartRow(Base):
+    """What the linked EHR Patient said of a patient when last read: name, MRN, birth date (a cache)."""
+
+    __tablename__ = "ehr_charts"
+    patient: Mapped[str] = mapped_column(DID, ForeignKey("patients.did"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mrn: Mapped[str] = mapped_column(String(64))
+    birth_date: Mapped[str] = mapped_column(String(10))
+    fetched_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
 class CdsJtiRow(Base):
     """A CDS Hooks bearer token's (issuer, jti), kept until the token expires: a second use is a replay."""
 

@@ -17,7 +17,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from . import repository
 from .access import Clinician, DbDep, HubDep, read_patient
 from .csrf import check_form
 from .db import DirectiveRow
@@ -97,10 +96,9 @@ def feedback_form(item_id: str, form: Annotated[FeedbackForm, Form()], request: 
 
 @actions_router.get("/directives/{directive_id}", response_class=RedirectResponse)
 def directive_page(directive_id: str, session: DbDep, hub: HubDep, who: Clinician) -> Response:
-    """Where a CDS card's link lands: the inbox row of the open item holding the directive (else the inbox)."""
+    """Where a CDS card's link lands: the directive on its patient's page, with its evidence and versions."""
     patient = session.scalar(select(DirectiveRow.patient).where(DirectiveRow.id == directive_id))
     if patient is None:
         raise LookupError(f"directive {directive_id} does not exist")
     read_patient(session, hub, who, patient, "directive")
-    holder = next((i for i in repository.open_items(session, [patient]) if directive_id in i.directive_ids), None)
-    return RedirectResponse("/inbox", status_code=303) if holder is None else _back(holder.id)
+    return RedirectResponse(f"/inbox/patients/{patient}#{directive_id}", status_code=303)

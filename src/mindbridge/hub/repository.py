@@ -184,6 +184,13 @@ def open_items(session: Session, patients: Iterable[str]) -> list[QueueItem]:
     return [item_of(body) for body in rows]
 
 
+def items_of(session: Session, patient: str) -> list[QueueItem]:
+    """Every queue item of a patient, resolved ones included, the most recently changed first."""
+    rows = session.scalars(select(QueueItemRow.body).where(QueueItemRow.patient == patient)
+                           .order_by(QueueItemRow.updated_at.desc()))
+    return [item_of(body) for body in rows]
+
+
 def open_items_of(session: Session, patients: Sequence[str]) -> dict[str, list[QueueItem]]:
     """Each patient's unresolved queue items."""
     out: dict[str, list[QueueItem]] = {p: [] for p in patients}

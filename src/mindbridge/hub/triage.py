@@ -79,11 +79,12 @@ class QueueItem:
     snooze_reason: str = ""
     escalations: int = 0
     history: tuple[str, ...] = field(default=())
+    first_due: dt.datetime | None = None  # the earliest due time of its merged directives
 
     @property
     def due(self) -> dt.datetime:
         """When the item is due (the earliest of its merged directives)."""
-        return self.directive.due
+        return min(self.first_due, self.directive.due) if self.first_due is not None else self.directive.due
 
     def is_active(self, now: dt.datetime) -> bool:
         """Open, or snoozed with the snooze over."""
@@ -102,7 +103,9 @@ def merge(items: Sequence[QueueItem], directives: Iterable[Directive], now: dt.d
           never_suppressed_rules: frozenset[str] = frozenset()) -> list[QueueItem]:
     """Fold new directives into the queue: one live item per (patient, action); the higher tier wins.
 
-    A higher-tier directive reopens a snoozed item; a never-suppressed one reopens it whatever its tier.
+    The item shows the newest directive of its highest tier (the latest evidence) and stays due at the earliest
+    due time of all it merged. A higher-tier directive reopens a snoozed item; a never-suppressed one reopens it
+    whatever its tier.
     Returns the whole queue, changed items replaced.
     """
     live = {(i.patient, i.action): i for i in items if i.status != "resolved"}
@@ -122,14 +125,15 @@ def merge(items: Sequence[QueueItem], directives: Iterable[Directive], now: dt.d
         higher = rank(d.tier) < rank(current.tier)
         reopen = current.status == "snoozed" and (higher or critical_rule)
         note = f"{now.isoformat()} merged {d.rule_id} ({d.tier})" + ("; reopened from snooze" if reopen else "")
-        keep = d if higher or d.due < current.directive.due else current.directive
+        lower = rank(d.tier) > rank(current.tier)
+        keep = d if higher or (not lower and d.created_at >= current.directive.created_at) else current.directive
         merged = replace(current, tier=d.tier if higher else current.tier, directive=keep,
                          directive_ids=(*current.directive_ids, d.id),
                          rule_ids=tuple(dict.fromkeys((*current.rule_ids, d.rule_id))), updated_at=now,
                          status="open" if reopen else current.status,
                          never_suppressed=current.never_suppressed or critical_rule,
                          snoozed_until=None if reopen else current.snoozed_until,
-                         history=(*current.history, note))
+                         history=(*current.history, note), first_due=min(current.due, d.due))
         live[key] = out[merged.id] = merged
     return list(out.values())
 

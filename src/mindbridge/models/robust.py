@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..summary import MAX_DEVIATIONS, Z_LIMIT, Z_WORDS, Deviation, z_words
+from ..summary import MAX_DEVIATIONS, Z_LIMIT, Z_WORDS, Deviation, clock, duration, z_words
 
 MAD_TO_SD = 1.4826
 CLOCK_FEATURES = frozenset({"sleep_onset", "sleep_offset", "sleep_midpoint", "m10_onset", "l5_onset",
@@ -120,18 +120,6 @@ def direction_word(name: str, sign: float) -> str:
 def label(name: str) -> str:
     """A biomarker's name as words: 'sleep_midpoint' is 'sleep midpoint'."""
     return name.replace("_", " ")
-
-
-def clock(hours: float) -> str:
-    """Hours from local midnight (any sign) as a 24 h clock time, e.g. −1.5 is '22:30'."""
-    minutes = round(float(hours) * 60) % (24 * 60)
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def duration(hours: float) -> str:
-    """A length of time in hours as words: '2 h 40 min', '45 min'."""
-    minutes = round(abs(float(hours)) * 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def describe(name: str, unit: str, value: float, median: float) -> str:

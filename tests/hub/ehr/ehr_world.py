@@ -50,11 +50,12 @@ class ServedHub:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def enrol(self, now: dt.datetime) -> Kit:
-        """A new patient with a device, enrolled, consenting, and on the clinician's panel."""
+    def enrol(self, now: dt.datetime, label: str = "") -> Kit:
+        """A new patient with a device, enrolled (with a label), consenting, and on the clinician's panel."""
         kit = make_kit(now)
         with self.client(self.admin) as admin:
-            assert admin.post("/admin/patients", json={"device_list": kit.device_list()}).status_code == 201
+            enrolled = admin.post("/admin/patients", json={"device_list": kit.device_list(), "label": label})
+            assert enrolled.status_code == 201
             assert admin.post("/consents/status", json={"status_list": kit.status_list()}).status_code == 201
             assert admin.post("/consents", json={"grant": kit.grant}).status_code == 201
             assert admin.post("/admin/panels", json={"clinician": CLINICIAN, "patient": kit.did}).status_code == 201

@@ -22,10 +22,9 @@ from mindbridge.hub.db import sqlite_url
 from mindbridge.hub.service import Hub, Settings
 from mindbridge.privacy.keys import Identity
 
-from hubworld import CLINIC_DID, free_port  # isort: skip
+from hubworld import BACKENDS, CLINIC_DID, free_port, pg_schema_url  # isort: skip
 
 PG_ADMIN = os.environ.get("MINDBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -43,16 +42,6 @@ def pg_database() -> Iterator[str]:
     yield f"{base}/{name}"
     admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     admin.close()
-
-
-def pg_schema_url(database: str) -> str:
-    """A new, empty schema in the session database, as a URL whose search_path is that schema."""
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    return f"{database.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,18 @@ from mindbridge.privacy.rotation import DeviceList
 from mindbridge.summary import Interval, RiskSummary, SurveyScore
 
 CLINIC_DID = "did:web:clinic.example.org:hub"
+BACKENDS = ["sqlite", "postgresql"]
 SCOPE = Scope.of(["sleep", "activity"], ["risk", "deviations", "coverage", "surveys"])
+
+
+def pg_schema_url(database: str) -> str:
+    """A new, empty schema in the session database, as a URL whose search_path is that schema."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{database.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
 
 
 def free_port() -> int:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
-from hubworld import Kit, make_kit, phq9, recipient_of, register, summary_on
+import pytest
+from hubworld import BACKENDS, Kit, make_kit, pg_schema_url, phq9, recipient_of, register, summary_on
 from sqlalchemy import select
 
 from mindbridge.hub import repository
-from mindbridge.hub.db import AuditRow, DirectiveRow
+from mindbridge.hub.db import AuditRow, DirectiveRow, sqlite_url
 from mindbridge.hub.service import Hub, Settings
 from mindbridge.privacy.keys import Identity
 
@@ -88,17 +90,25 @@ def _interleave(envelopes: list[tuple[str, bytes]], rng: random.Random) -> list[
     return out
 
 
-def test_arrival_order_and_cycle_timing_never_change_the_directives(tmp_path: Any, clinic: Identity) -> None:
+@pytest.fixture(params=BACKENDS)
+def databases(request: pytest.FixtureRequest, tmp_path: Any) -> Callable[[str], str]:
+    """A new database URL per name: SQLite files, or empty PostgreSQL schemas."""
+    if request.param == "sqlite":
+        return lambda name: sqlite_url(tmp_path / f"{name}.sqlite")
+    database = request.getfixturevalue("pg_database")
+    return lambda name: pg_schema_url(database)
+
+
+def test_arrival_order_and_cycle_timing_never_change_the_directives(databases: Callable[[str], str],
+                                                                     clinic: Identity) -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     kits = [make_kit(now) for _ in range(3)]
     daily = _envelopes(kits, clinic, now)
     in_order = sorted(daily, key=lambda e: (daily.index(e) % DAYS, e[0]))  # day by day, as devices send
     backlog = _interleave(_envelopes(kits, clinic, now, random.Random(7)), random.Random(11))  # days shuffled
-    first, first_items, _ = _run(f"sqlite:///{tmp_path / 'a.sqlite'}", clinic, kits, in_order, now, cycle_every=1)
-    second, second_items, superseded = _run(f"sqlite:///{tmp_path / 'b.sqlite'}", clinic, kits, backlog, now,
-                                            cycle_every=5)
-    third, third_items, _ = _run(f"sqlite:///{tmp_path / 'c.sqlite'}", clinic, kits, daily, now,
-                                 cycle_every=DAYS - 3)
+    first, first_items, _ = _run(databases("a"), clinic, kits, in_order, now, cycle_every=1)
+    second, second_items, superseded = _run(databases("b"), clinic, kits, backlog, now, cycle_every=5)
+    third, third_items, _ = _run(databases("c"), clinic, kits, daily, now, cycle_every=DAYS - 3)
     rules = {json.loads(d)["rule_id"] for d in first}
     assert {"item9-positive", "phq9-moderately-severe", "high-risk-persistent", "rising-risk"} <= rules
     assert first == second == third

@@ -1,5 +1,6 @@
 """Patients whose directive cycle failed (the error, how often, when it is retried); the replay's memory of each
-patient (the last day evaluated and how many summaries it had then); directives superseded by later data.
+patient (the last day evaluated and how many summaries it had then); directives superseded by later data; a
+patient's label set at enrolment, and the name, MRN and birth date last read from their linked EHR chart.
 
 Revision ID: 0004
 Revises: 0003
@@ -33,10 +34,21 @@ def upgrade() -> None:
     op.add_column('patients', sa.Column('evaluated_through', sa.Date(), nullable=True))
     op.add_column('patients', sa.Column('evaluated_count', sa.Integer(), nullable=False, server_default='0'))
     op.add_column('directives', sa.Column('superseded_at', _WHEN, nullable=True))
+    op.add_column('patients', sa.Column('label', sa.String(length=120), nullable=False, server_default=''))
+    op.create_table(
+        'ehr_charts',
+        sa.Column('patient', sa.String(length=256), sa.ForeignKey('patients.did'), primary_key=True),
+        sa.Column('name', sa.String(length=200), nullable=False),
+        sa.Column('mrn', sa.String(length=64), nullable=False),
+        sa.Column('birth_date', sa.String(length=10), nullable=False),
+        sa.Column('fetched_at', _WHEN, nullable=False),
+    )
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_table('ehr_charts')
+    op.drop_column('patients', 'label')
     op.drop_column('directives', 'superseded_at')
     op.drop_column('patients', 'evaluated_count')
     op.drop_column('patients', 'evaluated_through')
