@@ -17,6 +17,7 @@ from mindbridge.fhir import codes
 from mindbridge.fhir.bundle import audit_bundle, create_entry, directive_bundle, summary_bundle, transaction
 from mindbridge.fhir.observations import deviation_observation
 from mindbridge.fhir.provenance import audit_event
+from mindbridge.fhir.requests import RequestKind, request_bundle
 from mindbridge.fhir.resources import consent, mitigation, probability_percent
 from mindbridge.fhir.validate import R4Schema
 from mindbridge.summary import Directive
@@ -231,3 +232,18 @@ def test_schema_file_that_is_not_fhir_is_named(tmp_path: Path) -> None:
     other.write_text('{"definitions": {}}')
     with pytest.raises(ValueError, match=r"other.json: not the FHIR JSON schema"):
         R4Schema(other)
+
+
+@pytest.mark.parametrize("kind", ["phq9", "contact"])
+def test_a_clinicians_request_is_a_valid_r4_task_with_the_clinician_as_author(schema: R4Schema,
+                                                                             kind: RequestKind) -> None:
+    at = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+    bundle = request_bundle("req-1", kind, "Patient/p1", "alice", "PHQ-9 item 9 was answered 1", "stat",
+                            at + dt.timedelta(days=3), at)
+    schema.check(bundle)
+    task, trail = (e["resource"] for e in bundle["entry"])
+    assert task["code"]["coding"][0]["code"] == kind and task["requester"] == {"display": "alice"}
+    assert task["restriction"]["period"]["end"] == "2026-03-05T09:30:00Z"
+    assert ("owner" in task) == ("input" in task) == (kind == "phq9"), "only the PHQ-9 is the patient's to do"
+    assert trail["agent"][0]["who"] == {"display": "alice"} and trail["target"][0]["reference"] == bundle["entry"][0][
+        "fullUrl"]

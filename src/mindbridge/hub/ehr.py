@@ -32,13 +32,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..fhir.bundle import directive_bundle, transaction
 from ..fhir.client import EhrClient
+from ..fhir.requests import RequestKind, request_bundle
 from ..fhir.smart import SmartBackendAuth
 from ..privacy.consent import URI as DID_SYSTEM  # a DID is a URI: the system of a patient not yet linked
 from ..summary import Directive, RiskBand
 from . import audit
 from .access import Admin, DbDep, HubDep
 from .db import DirectiveRow, EnvelopeRow, PatientRow
-from .ehr_tables import EhrLinkRow, OutboxRow
+from .ehr_tables import EhrLinkRow, OutboxRow, RequestRow
 from .repository import summary_of
 from .service import Hub
 from .triage import rank
@@ -151,6 +152,11 @@ class DrainReport:
     failed: int = 0
 
 
+def backoff(attempts: int) -> dt.timedelta:
+    """How long a failed push waits before the next attempt: 5 s doubling per attempt, at most `MAX_BACKOFF`."""
+    return min(MAX_BACKOFF, dt.timedelta(seconds=5 * 2 ** min(attempts, 20)))
+
+
 class Outbox:
     """Pushes due outbox rows to one EHR."""
 
@@ -199,7 +205,35 @@ class Outbox:
                     pushed += 1
                 else:
                     failed += 1
-        return DrainReport(pushed, failed)
+        requests_pushed, requests_failed = self._push_requests(now)
+        return DrainReport(pushed + requests_pushed, failed + requests_failed)
+
+    def _push_requests(self, now: dt.datetime) -> tuple[int, int]:
+        """Push clinicians' requests of linked patients (idempotent: a conditional create and a PUT)."""
+        pushed = failed = 0
+        with self.sessions() as session:
+            due = session.execute(select(RequestRow, EhrLinkRow.fhir_id)
+                                  .join(EhrLinkRow, EhrLinkRow.patient == RequestRow.patient)
+                                  .where(RequestRow.pushed_at.is_(None), RequestRow.next_attempt_at <= now)
+                                  .order_by(RequestRow.at).limit(self.batch)).all()
+            for row, fhir_id in due:
+                bundle = request_bundle(row.id, cast(RequestKind, row.kind), f"Patient/{fhir_id}", row.by,
+                                        row.reason, row.priority, row.due, row.at)
+                try:
+                    self.client.push(bundle)
+                except Exception as exc:  # kept and retried, like a directive
+                    log.warning("EHR push of request %s failed: %s", row.id, exc)
+                    row.attempts += 1
+                    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                    row.next_attempt_at = self.clock() + backoff(row.attempts)
+                    failed += 1
+                else:
+                    row.pushed_at, row.last_error = self.clock(), ""
+                    audit.record(session, "hub", "export", f"Patient/{row.patient}", "ok",
+                                 {"request": row.id, "kind": row.kind, "to": self.client.base}, row.pushed_at)
+                    pushed += 1
+                session.commit()
+        return pushed, failed
 
     def _push(self, session: Session, directive_id: str, patient_ref: str) -> bool:
         row = session.get(OutboxRow, directive_id)
@@ -213,7 +247,7 @@ class Outbox:
             row.attempts += 1
             row.lease_until = None
             row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            row.next_attempt_at = self.clock() + min(MAX_BACKOFF, dt.timedelta(seconds=5 * 2 ** row.attempts))
+            row.next_attempt_at = self.clock() + backoff(row.attempts)
             session.commit()
             return False
         now = self.clock()

@@ -50,6 +50,25 @@ class EhrChartRow(Base):
     fetched_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+class RequestRow(Base):
+    """A clinician's request from the inbox (send a PHQ-9, schedule a contact): pushed to the EHR as a Task."""
+
+    __tablename__ = "clinician_requests"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient: Mapped[str] = mapped_column(DID, ForeignKey("patients.did"), index=True)
+    item_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    due: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    priority: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pushed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
 class CdsJtiRow(Base):
     """A CDS Hooks bearer token's (issuer, jti), kept until the token expires: a second use is a replay."""
 

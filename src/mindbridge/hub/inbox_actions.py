@@ -1,4 +1,5 @@
-"""The inbox page's forms: acknowledge, snooze with a reason, record feedback; and the card links' target.
+"""The inbox page's forms: acknowledge, snooze with a reason, record feedback, send a PHQ-9 or schedule a
+contact (a FHIR Task, pushed by the EHR outbox); and the card links' target.
 
 Plain HTML form posts (the page has no script), authenticated by the inbox's session cookie and protected
 against cross-site forgery by `csrf.check_form`. Each action goes through `queue_actions`, so it is checked
@@ -10,6 +11,8 @@ why, with the matching status code.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
@@ -17,9 +20,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from ..fhir.codes import TIER_PRIORITY
+from ..fhir.requests import KINDS, RequestKind
 from .access import Clinician, DbDep, HubDep, read_patient
 from .csrf import check_form
 from .db import DirectiveRow
+from .ehr import connection_of
+from .ehr_tables import RequestRow
 from .queue_actions import locked_item, record_feedback, save_item
 from .triage import TriageError, acknowledge, snooze
 from .web import templates
@@ -38,6 +45,12 @@ class SnoozeForm(ActionForm):
 
     hours: Annotated[float, Field(gt=0, le=24 * 14)]
     reason: Annotated[str, Field(max_length=300)] = ""
+
+
+class RequestForm(ActionForm):
+    """Ask the patient for a PHQ-9, or ask for a contact with the patient to be scheduled."""
+
+    kind: RequestKind
 
 
 class FeedbackForm(ActionForm):
@@ -77,6 +90,28 @@ def snooze_form(item_id: str, form: Annotated[SnoozeForm, Form()], request: Requ
     except TriageError as exc:
         return _refused(request, 409, str(exc))
     save_item(session, who, item, "snooze", {"until": until.isoformat(), "reason": item.snooze_reason, "via": "inbox"})
+    return _back(item_id)
+
+
+@actions_router.post("/inbox/items/{item_id}/request", response_class=RedirectResponse)
+def request_form(item_id: str, form: Annotated[RequestForm, Form()], request: Request, session: DbDep, hub: HubDep,
+                 who: Clinician) -> Response:
+    """Send the patient a PHQ-9 or schedule a contact: noted on the item, audited, pushed to the EHR as a Task."""
+    check_form(request, form.csrf)
+    now = dt.datetime.now(dt.UTC)
+    item = locked_item(session, hub, who, item_id, "request")
+    kind = KINDS[form.kind]
+    due = min(now + kind.within, max(item.due, now)) if form.kind == "contact" else now + kind.within
+    request_id = f"req-{uuid.uuid4().hex[:24]}"
+    session.add(RequestRow(id=request_id, patient=item.patient, item_id=item.id, kind=form.kind, by=who.name, at=now,
+                           due=due, priority=TIER_PRIORITY[item.tier], reason=item.directive.rationale,
+                           next_attempt_at=now, attempts=0, last_error=""))
+    item = replace(item, updated_at=now, history=(*item.history, f"{now.isoformat()} {kind.text}: requested by "
+                                                                 f"{who.name}, due {due:%Y-%m-%d %H:%M}"))
+    save_item(session, who, item, "request", {"kind": form.kind, "request": request_id, "via": "inbox"})
+    worker = connection_of(request.app).worker
+    if worker is not None:
+        worker.wake()
     return _back(item_id)
 
 

@@ -124,6 +124,8 @@ def test_a_clinician_finds_patients_by_name_reads_their_page_and_acts(world: tup
         page.click("form.filters button[type=submit]")
         page.wait_for_load_state()
         assert set(page.locator("tbody tr td.tier").all_inner_texts()) == {"CRITICAL (NEVER SUPPRESSED)"}
+        page.locator("tbody tr.critical button[value=phq9]").click()
+        page.wait_for_load_state()
         page.locator("tbody tr.critical form[action$='/acknowledge'] button").click()
         page.wait_for_load_state()
 
@@ -138,9 +140,17 @@ def test_a_clinician_finds_patients_by_name_reads_their_page_and_acts(world: tup
         assert "risk (%)" in page.content() and "PHQ-9 (0-27)" in page.content()
         assert "pathway depression-mbc 2026.12.0" in body and "model mb-test 1.0.0" in body
         assert "rule item9-positive" in body and "acknowledged by alice" in body
+        assert "Complete the PHQ-9 questionnaire: requested by alice" in body
         assert "Same-day suicide-risk assessment" in body
         assert _serious(page) == []
         page.screenshot(path=str(OUT / "patient.png"), full_page=True)
         browser.close()
+    # the request reached the EHR as a Task the patient owns, naming the PHQ-9 questionnaire
+    asked = hub.wait_for("the PHQ-9 Task in the EHR", lambda: [
+        t for t in ehr.search("Task", {"patient": f"Patient/{chart['id']}"})
+        if any(c.get("code") == "phq9" for c in t.get("code", {}).get("coding", []))])
+    assert len(asked) == 1 and asked[0]["owner"] == {"reference": f"Patient/{chart['id']}"}
+    assert asked[0]["input"][0]["valueCanonical"] == "http://loinc.org/q/44249-1"
+    assert asked[0]["priority"] == "stat" and asked[0]["requester"] == {"display": "alice"}
     for shot in ("login", "inbox", "patient"):
         assert (OUT / f"{shot}.png").stat().st_size > 10_000
