@@ -153,6 +153,17 @@ def hub_device() -> Resource:
     return device(HUB, "mindbridge-hub", "", "clinical decision support hub")
 
 
+# A directive's resources in the EHR: (resource type, identifier name, status while in force, status once it
+# is withdrawn, i.e. superseded by later data after its push). Observations and Provenance stay as they are:
+# they record what was received.
+STATUSES: tuple[tuple[str, str, str, str], ...] = (
+    ("RiskAssessment", "risk-assessment", "final", "cancelled"),
+    ("DetectedIssue", "detected-issue", "final", "cancelled"),
+    ("CommunicationRequest", "communication-request", "active", "revoked"),
+    ("Task", "task", "requested", "cancelled"),
+    ("Flag", "flag", "active", "inactive"))
+
+
 def directive_bundle(directive: Directive, patient: str, band: RiskBand | None = None) -> dict[str, Any]:
     """Everything a directive maps to: RiskAssessment, Observations, DetectedIssue, Task, optional
     CommunicationRequest and Flag, the hub and model Devices, and the Provenance of them all."""

@@ -126,6 +126,11 @@ class EhrClient:
             resolved |= {e["fullUrl"]: loc for e, loc in zip(part, locations[start:], strict=False) if "fullUrl" in e}
         return PushResult(statuses=statuses, locations=locations)
 
+    def update(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """PUT a resource back at its id (e.g. after changing its status); the server's version is returned."""
+        return self._send("PUT", f"{self.base}/{resource['resourceType']}/{resource['id']}", json=resource,
+                          headers={"Content-Type": FHIR_JSON})
+
     def read(self, ref: str) -> dict[str, Any]:
         """Read one resource by its literal reference "<Type>/<id>"."""
         return self._send("GET", f"{self.base}/{ref}")

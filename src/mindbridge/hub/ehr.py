@@ -30,8 +30,9 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..fhir.bundle import directive_bundle, transaction
-from ..fhir.client import EhrClient
+from ..fhir import codes
+from ..fhir.bundle import STATUSES, directive_bundle, transaction
+from ..fhir.client import EhrClient, PushResult
 from ..fhir.requests import RequestKind, request_bundle
 from ..fhir.smart import SmartBackendAuth
 from ..privacy.consent import URI as DID_SYSTEM  # a DID is a URI: the system of a patient not yet linked
@@ -235,13 +236,30 @@ class Outbox:
                 session.commit()
         return pushed, failed
 
+    def _set_statuses(self, directive_id: str, withdrawn: bool) -> int:
+        """Give every resource the EHR holds for a directive its withdrawn (or in-force) status; how many changed."""
+        changed = 0
+        for kind, name, in_force, gone in STATUSES:
+            ident = codes.identifier(name, directive_id)
+            status = gone if withdrawn else in_force
+            for resource in self.client.search(kind, {"identifier": f"{ident['system']}|{ident['value']}"}):
+                if resource.get("status") != status:
+                    self.client.update(resource | {"status": status})
+                    changed += 1
+        return changed
+
     def _push(self, session: Session, directive_id: str, patient_ref: str) -> bool:
         row = session.get(OutboxRow, directive_id)
         body = session.scalar(select(DirectiveRow.body).where(DirectiveRow.id == directive_id))
         assert row is not None and body is not None
         directive = Directive.model_validate_json(body)
         try:
-            result = self.client.push(bundle_for(session, directive, patient_ref))
+            if row.mode == "withdraw":
+                result = PushResult(statuses=["200"] * self._set_statuses(directive_id, True), locations=[])
+            else:
+                result = self.client.push(bundle_for(session, directive, patient_ref))
+                if row.mode == "restore":
+                    self._set_statuses(directive_id, False)
         except Exception as exc:  # any failure stays on the row and is retried: the push is idempotent
             log.warning("EHR push of directive %s failed: %s", directive_id, exc)
             row.attempts += 1
@@ -254,7 +272,7 @@ class Outbox:
         row.pushed_at, row.lease_until, row.created, row.last_error = now, None, result.created, ""
         audit.record(session, "hub", "export", f"Patient/{directive.patient}", "ok",
                      {"directive": directive_id, "to": self.client.base, "entries": len(result.statuses),
-                      "created": result.created}, now)
+                      "created": result.created, "mode": row.mode}, now)
         session.commit()
         return True
 

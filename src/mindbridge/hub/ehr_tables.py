@@ -28,6 +28,9 @@ class OutboxRow(Base):
     pushed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # "push"; "withdraw" when the directive was superseded after its push (its resources' statuses are set to
+    # the withdrawn ones); "restore" when it came back in force after a withdrawal (pushed, statuses restored)
+    mode: Mapped[str] = mapped_column(String(8), default="push", server_default="push")
 
 
 class EhrLinkRow(Base):

@@ -29,6 +29,7 @@ from .db import (
     UserRow,
     upsert,
 )
+from .ehr_tables import OutboxRow
 from .pathways import Received
 from .timeline import Memory
 from .triage import Feedback, QueueItem
@@ -159,10 +160,15 @@ def directive_states(session: Session, patients: Sequence[str],
 
 
 def supersede(session: Session, directive_ids: Sequence[str], now: dt.datetime) -> None:
-    """Mark directives as no longer in force: later data changed the evaluation that raised them."""
-    if directive_ids:
-        session.execute(update(DirectiveRow).where(DirectiveRow.id.in_(list(directive_ids)))
-                        .values(superseded_at=now))
+    """Mark directives as no longer in force (later data changed the evaluation that raised them): one not yet
+    pushed to the EHR never will be; one pushed is queued to be withdrawn there."""
+    if not directive_ids:
+        return
+    ids = list(directive_ids)
+    session.execute(update(DirectiveRow).where(DirectiveRow.id.in_(ids)).values(superseded_at=now))
+    session.execute(delete(OutboxRow).where(OutboxRow.directive_id.in_(ids), OutboxRow.pushed_at.is_(None)))
+    session.execute(update(OutboxRow).where(OutboxRow.directive_id.in_(ids))
+                    .values(mode="withdraw", pushed_at=None, next_attempt_at=now, attempts=0, lease_until=None))
 
 
 def patients(session: Session) -> list[str]:
@@ -256,8 +262,12 @@ def save_directives(session: Session, directives: Sequence[Directive]) -> list[D
                            .where(DirectiveRow.id.in_([d.id for d in directives])))
     known = {i: superseded is not None for i, superseded in rows}
     again = [i for i, superseded in known.items() if superseded]
-    if again:
+    if again:  # in force again: a withdrawal still queued is dropped, a done one restored
         session.execute(update(DirectiveRow).where(DirectiveRow.id.in_(again)).values(superseded_at=None))
+        session.execute(delete(OutboxRow).where(OutboxRow.directive_id.in_(again), OutboxRow.pushed_at.is_(None)))
+        session.execute(update(OutboxRow).where(OutboxRow.directive_id.in_(again))
+                        .values(mode="restore", pushed_at=None, next_attempt_at=dt.datetime.now(dt.UTC), attempts=0,
+                                lease_until=None))
     back = list({d.id: d for d in directives if known.get(d.id)}.values())
     new = list({d.id: d for d in directives if d.id not in known}.values())
     if new:

@@ -257,3 +257,34 @@ def test_directives_reach_the_ehr_once_and_cds_hooks_serve_cards_and_take_feedba
     assert rates["high-risk-persistent"]["overridden"] == 1 and rates["high-risk-persistent"]["override_rate"] == 1.0
     details = json.dumps(audit)
     assert "cds:https://ehr.example.org" in details and "seen in clinic" not in details  # no free text in the log
+
+
+def test_a_directive_superseded_after_its_push_is_withdrawn_from_the_ehr(world: tuple[ServedHub, EhrClient]) -> None:
+    hub, ehr = world
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    kit = hub.enrol(now)
+    chart = _chart(ehr)
+    with hub.client(hub.admin) as admin:
+        assert admin.put(f"/admin/patients/{kit.did}/ehr-link", json={"fhir_id": chart["id"]}).status_code == 200
+    hub.send([kit.day(now.date() - dt.timedelta(days=4), hub.to, p=0.2)])  # then silence: a lost signal
+
+    def lost() -> list[dict[str, Any]]:
+        with hub.client(hub.clinician) as clinician:
+            return [d for d in clinician.get(f"/patients/{kit.did}/directives").json() if d["rule_id"] == "signal-lost"]
+
+    (directive,) = hub.wait_for("the lost-signal directive", lost)
+
+    def tasks() -> list[dict[str, Any]]:
+        return _by_identifier(ehr, "Task", "task", directive["id"])
+
+    (task,) = hub.wait_for("its Task in the EHR", tasks)
+    assert task["status"] == "requested"
+    # the device's backlog arrives: the signal was never lost, so the directive is superseded and withdrawn
+    hub.send([kit.day(now.date() - dt.timedelta(days=k), hub.to, p=0.2) for k in range(3, -1, -1)])
+    hub.wait_for("the directive to be superseded", lambda: not lost())
+    (withdrawn,) = hub.wait_for("the Task cancelled in the EHR",
+                                lambda: [t for t in tasks() if t["status"] == "cancelled"])
+    assert withdrawn["id"] == task["id"]
+    (issue,) = _by_identifier(ehr, "DetectedIssue", "detected-issue", directive["id"])
+    assert issue["status"] == "cancelled"
+    assert _by_identifier(ehr, "RiskAssessment", "risk-assessment", directive["id"])[0]["status"] == "cancelled"

@@ -1,7 +1,8 @@
 """Patients whose directive cycle failed (the error, how often, when it is retried); the replay's memory of each
 patient (the last day evaluated and how many summaries it had then); directives superseded by later data; a
 patient's label set at enrolment, and the name, MRN and birth date last read from their linked EHR chart;
-clinicians' requests from the inbox (send a PHQ-9, schedule a contact), waiting for or pushed to the EHR.
+clinicians' requests from the inbox (send a PHQ-9, schedule a contact), waiting for or pushed to the EHR;
+whether an outbox row pushes its directive, withdraws it from the EHR (superseded after its push) or restores it.
 
 Revision ID: 0004
 Revises: 0003
@@ -35,6 +36,7 @@ def upgrade() -> None:
     op.add_column('patients', sa.Column('evaluated_through', sa.Date(), nullable=True))
     op.add_column('patients', sa.Column('evaluated_count', sa.Integer(), nullable=False, server_default='0'))
     op.add_column('directives', sa.Column('superseded_at', _WHEN, nullable=True))
+    op.add_column('ehr_outbox', sa.Column('mode', sa.String(length=8), nullable=False, server_default='push'))
     op.add_column('patients', sa.Column('label', sa.String(length=120), nullable=False, server_default=''))
     op.create_table(
         'clinician_requests',
@@ -67,6 +69,7 @@ def downgrade() -> None:
     op.drop_table('ehr_charts')
     op.drop_table('clinician_requests')
     op.drop_column('patients', 'label')
+    op.drop_column('ehr_outbox', 'mode')
     op.drop_column('directives', 'superseded_at')
     op.drop_column('patients', 'evaluated_count')
     op.drop_column('patients', 'evaluated_through')
