@@ -18,7 +18,7 @@ from mindbridge.edge.engine import EdgeEngine
 from mindbridge.edge.model_loader import SIGNATURE_FILE, ModelRefused, load_model, sign_model
 from mindbridge.models.context import context_names
 from mindbridge.models.features import ACTIGRAPHY_FEATURES
-from mindbridge.models.linear import LOG_SCALED, PARAMS_FILE, LinearRisk, sha256
+from mindbridge.models.linear import CLOCK_CENTRES, LOG_SCALED, PARAMS_FILE, LinearRisk, sha256
 from mindbridge.privacy.keys import Identity, save
 
 
@@ -121,7 +121,9 @@ def test_edge_probability_equals_the_exporters_numpy_model(tmp_path_factory: pyt
     x = rng.gamma(2.0, 30.0, len(ACTIGRAPHY_FEATURES))
     x[rng.random(len(x)) < missing] = np.nan
     values = dict(zip(ACTIGRAPHY_FEATURES, x, strict=True))
-    logged = np.array([np.log1p(v) if name in LOG_SCALED else v for name, v in values.items()])
+    logged = np.array([np.log1p(v) if name in LOG_SCALED else
+                       CLOCK_CENTRES[name] + (v - CLOCK_CENTRES[name] + 12) % 24 - 12 if name in CLOCK_CENTRES else v
+                       for name, v in values.items()])
     expected = LinearRisk.load(folder / PARAMS_FILE).predict_proba(logged[None, :])[0]
     one_day = {name: np.array([v]) for name, v in values.items()} | {"coverage_activity": np.array([1.0])}
     assert load_model(folder).probability(one_day, [dt.date(2024, 1, 1)]) == pytest.approx(expected, abs=1e-12)

@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 from mindbridge.models.calibration import Platt, fold_into_logistic
 from mindbridge.models.export import export_onnx, onnx_predict
-from mindbridge.models.linear import LinearRisk, sha256
+from mindbridge.models.linear import CLOCK_CENTRES, LinearRisk, scale_inputs, sha256
 from mindbridge.models.training import logistic_pipeline
 
 NAMES = ("a", "b", "c", "d", "e")
@@ -62,3 +62,14 @@ def test_numpy_model_rejects_bad_files_and_rows(tmp_path: Path, fitted: tuple) -
         LinearRisk.load(wrong)
     with pytest.raises(ValueError, match="5 features"):
         LinearRisk.load(json_file).predict_proba(np.zeros((2, 3)))
+
+
+def test_clock_inputs_are_unwrapped_around_their_centres() -> None:
+    columns = ("l5_onset", "sleep_offset", "activity_mean", "sleep_total")
+    x = np.array([[23.5, -11.5, 99.0, 420.0], [0.5, 11.5, np.nan, 400.0]])
+    scaled = scale_inputs(x.copy(), columns)
+    assert scaled[:, 0].tolist() == [-0.5, 0.5], "L5 onsets at 23:30 and 00:30 read an hour apart"
+    assert scaled[:, 1].tolist() == [12.5, 11.5], "offsets at 12:30 and 11:30 too (centre 07:00)"
+    assert scaled[0, 2] == pytest.approx(np.log1p(99.0)) and np.isnan(scaled[1, 2])
+    assert scaled[:, 3].tolist() == [420.0, 400.0]
+    assert all(abs(scaled[:, j] - CLOCK_CENTRES[c]).max() <= 12 for j, c in enumerate(columns[:2]))

@@ -2,14 +2,15 @@
 trusted model-team key, or (until the exporter signs) the SHA-256 pinned in its model card.
 
 A model folder holds `model.json` (the numpy-only artifact of `models.export`, format
-`mindbridge-linear-risk/1`), `card.json` (the `models.card.ModelCard`) and, once signed,
+`mindbridge-linear-risk/2`), `card.json` (the `models.card.ModelCard`) and, once signed,
 `signature.json`: `{"format", "signer" (did:key), "manifest" {file: sha256}, "signature"}` where the
 signature covers a domain tag and the RFC 8785 canonical JSON of `{"signer", "manifest"}`. When a
 signature file is present it must verify under one of the trusted signers and every listed file must
 match; there is no fallback. Predictions use numpy only (`models.export` imports scikit-learn, which
 the edge's memory budget cannot hold): impute NaN with the training median, standardise, logistic link,
-after `log1p` on the count-scale features (`models.linear.log_scale`, shared with the model team); a model's
-trailing-context inputs come from the state's feature history (`models.context.ContextPlan`).
+after `log1p` on the count-scale features and clock features unwrapped around their centres
+(`models.linear.scale_inputs`, shared with the model team); a model's trailing-context inputs come from the
+state's feature history (`models.context.ContextPlan`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..biomarkers.base import coverage_column
 from ..models.card import ModelCard
 from ..models.conformal import ConformalSets
 from ..models.context import ContextPlan, complete_days
-from ..models.linear import PARAMS_FILE, LinearRisk, log_scale, sha256
+from ..models.linear import PARAMS_FILE, LinearRisk, scale_inputs, sha256
 from ..privacy.canonical import canonical
 from ..privacy.did import ed25519_of_did_key
 from ..privacy.errors import PrivacyError
@@ -73,10 +74,10 @@ class EdgeModel:
     def inputs(self, history: Mapping[str, np.ndarray], days: Sequence[dt.date]) -> np.ndarray:
         """The model's input row for the newest of `days` from the daily feature columns of `days`: a day's own
         features and their means and sds over trailing windows of it and the complete days before it
-        (`models.context`), count-scale ones log1p'd first (as in training); NaN stays NaN."""
+        (`models.context`), scaled first as in training (`scale_inputs`); NaN stays NaN."""
         plan = self.plan
         start = plan.first_needed(days)
-        x = log_scale(np.array([history[name][start:] for name in plan.bases], dtype=float).T, plan.bases)
+        x = scale_inputs(np.array([history[name][start:] for name in plan.bases], dtype=float).T, plan.bases)
         complete = complete_days(history[coverage_column("activity")][start:], history["activity_nonwear"][start:])
         return plan.row(x, days[start:], complete)
 

@@ -2,8 +2,10 @@
 
 The day model's input is one row per (subject, local day) of the daily feature table: the activity,
 circadian and sleep features (`ACTIGRAPHY_FEATURES`, what the edge computed first) plus the activity-profile
-family (`PROFILE_FEATURES`). Count-scale features are log-transformed (`log1p`) because their spread grows with
-their level; the profile features are already on a log scale; everything else is used as is.
+family (`PROFILE_FEATURES`). Clock times are unwrapped around each feature's centre (`linear.CLOCK_CENTRES`,
+so the dial's cut lies where the feature does not occur). Count-scale features are log-transformed (`log1p`)
+because their spread grows with their level; the profile features are already on a log scale; everything else
+is used as is.
 Whole-recording features (`*_recording`, recording-wide IS/IV) are left out: they would let days outside
 the evaluated window leak into every day's row.
 
@@ -22,7 +24,7 @@ from ..biomarkers.activity_profile import FEATURES as PROFILE
 from ..biomarkers.registry import FAMILIES
 from ..biomarkers.rowstats import nan_mean_sd
 from .context import complete_days
-from .linear import log_scale
+from .linear import scale_inputs
 
 ACTIGRAPHY_FEATURES: tuple[str, ...] = (
     "activity_total", "activity_mean", "activity_sd", "activity_zero_fraction", "activity_nonwear", "activity_kra",
@@ -50,9 +52,10 @@ def check_columns(table: pd.DataFrame, columns: Sequence[str]) -> None:
 
 
 def model_inputs(table: pd.DataFrame, columns: Sequence[str] = MODEL_FEATURES) -> np.ndarray:
-    """The model's input matrix: the chosen columns as float, count-scale ones as log1p; NaN stays NaN."""
+    """The model's input matrix: the chosen columns as float, scaled by `linear.scale_inputs` (count-scale ones
+    as log1p, clock times unwrapped around their centres); NaN stays NaN."""
     check_columns(table, columns)
-    return log_scale(table[list(columns)].to_numpy(dtype=float, na_value=np.nan).copy(), columns)
+    return scale_inputs(table[list(columns)].to_numpy(dtype=float, na_value=np.nan).copy(), columns)
 
 
 def person_feature_names(columns: Sequence[str] = MODEL_FEATURES) -> tuple[str, ...]:
