@@ -161,8 +161,19 @@ def test_nonwear_is_not_sleep() -> None:
     table = SleepFamily().daily([counts_series(counts, source="Actiwatch AW4")])
     night = table.loc["2024-03-05"]
     assert night["coverage_sleep"] == pytest.approx(1 - 420 / 1440)
-    assert night["sleep_total"] == 60 - 8  # only 23:08-24:00 is seen asleep (as in the built nights)
-    assert night["sleep_offset"] == 0
+    # the small hours were not recorded: no main period is claimed (it was 52 min, 23:08-24:00, before)
+    assert np.isnan(night["sleep_total"]) and np.isnan(night["sleep_offset"]) and np.isnan(night["sleep_midpoint"])
+
+
+def test_a_night_needs_its_core_hours_recorded() -> None:
+    counts = night_counts(3)
+    counts[1440 + 5 * 60:1440 + 6 * 60] = np.nan  # one of the six core hours missing: 83 % < 90 %
+    night = SleepFamily().daily([counts_series(counts, source="Actiwatch AW4")]).loc["2024-03-05"]
+    assert np.isnan(night["sleep_midpoint"])
+    counts = night_counts(3)
+    counts[1440 + 5 * 60 + 30:1440 + 6 * 60] = np.nan  # half an hour missing: 92 % of the core is enough
+    night = SleepFamily().daily([counts_series(counts, source="Actiwatch AW4")]).loc["2024-03-05"]
+    assert np.isfinite(night["sleep_midpoint"])
 
 
 def test_sleep_regularity_index_known_values() -> None:

@@ -16,8 +16,10 @@ Epochs are scored with `sleep_scoring.score_epochs` (Cole-Kripke by default, Web
 non-wear (see `epochs`) and missing epochs stay unscored. Sleep bouts of a night separated by less
 than `MERGE_GAP_MINUTES` of scored wake form one sleep period; a missing or non-wear epoch ends a
 period, so a period lasts exactly its sleep plus WASO and never exceeds the time the device was worn.
-The main period holds the most sleep. Nights with less than `MIN_NIGHT_COVERAGE` scored are NaN; a
-covered night with no sleep has zero sleep and NaN times. Everything is numpy on whole label grids;
+The main period holds the most sleep. Nights with less than `MIN_NIGHT_COVERAGE` scored, or with less than
+`MIN_CORE_COVERAGE` of their core hours (`CORE_HOURS`, 00:00 to 06:00) scored, are NaN: a main period is only
+looked for where the night was recorded, so a partial night never passes an afternoon rest off as the night's
+sleep. A covered night with no sleep has zero sleep and NaN times. Everything is numpy on whole label grids;
 pandas is imported only by `SleepFamily.daily` to shape the table.
 """
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 MERGE_GAP_MINUTES = 60
 MIN_NIGHT_COVERAGE = 0.5
+CORE_HOURS, MIN_CORE_COVERAGE = (0, 6), 0.9  # local clock hours most adults sleep through, and how much of them
 SRI_DAYS = 7
 PHILLIPS = ("Phillips AJK, Clerx WM, O'Brien CS, Sano A, Barger LK, Picard RW, Lockley SW, Klerman EB, "
             "Czeisler CA (2017). Irregular sleep/wake patterns are associated with poorer academic performance "
@@ -140,7 +143,9 @@ def sleep_columns(grid: EpochGrid, method: Method = "cole-kripke", scale: float 
     cover = (night != MISSING).sum(axis=1, dtype=float) / night.shape[1]
     mp = main_periods(night, grid.epoch_minutes)
     h = grid.epoch_s / 3600.0
-    ok = cover >= MIN_NIGHT_COVERAGE
+    per_hour = night.shape[1] // 24  # a night runs noon to noon: local hour h is column block h + 12
+    core = night[:, (CORE_HOURS[0] + 12) * per_hour:(CORE_HOURS[1] + 12) * per_hour]
+    ok = (cover >= MIN_NIGHT_COVERAGE) & ((core != MISSING).mean(axis=1) >= MIN_CORE_COVERAGE)
     onset, offset = mp["onset"] * h - 12.0, mp["end"] * h - 12.0
     sleep_min = np.where(np.isnan(mp["sleep"]), 0.0, mp["sleep"]) * grid.epoch_minutes
     wake_min = mp["wake"] * grid.epoch_minutes
