@@ -96,6 +96,11 @@ def test_medication_is_only_ever_a_suggestion(now: dt.datetime) -> None:
 def test_same_evidence_gives_the_same_directive_id(now: dt.datetime) -> None:
     h = PatientHistory("p1", received(summary(19, 0.55)))
     assert [d.id for d in ENGINE.evaluate(h, now)] == [d.id for d in ENGINE.evaluate(h, now)]
+    # the same last summary quoted with another gap is another directive: one id, one content
+    quiet = PatientHistory("p1", received(summary(16, 0.1)))
+    (three,), (four,) = (ENGINE.evaluate(quiet, now + dt.timedelta(days=k)) for k in (0, 1))
+    assert (three.rule_id, four.rule_id) == ("signal-lost", "signal-lost")
+    assert "for 4 days" in three.rationale and "for 5 days" in four.rationale and three.id != four.id
 
 
 @pytest.mark.parametrize(("patch", "message"), [

@@ -266,7 +266,7 @@ def bounded(text: str, limit: int) -> str:
 
 
 def directive_id(patient: str, rule: Rule, pathway: Pathway, basis: str) -> str:
-    """A stable id: the same patient, rule and evidence give the same directive."""
+    """A stable id: the same patient, rule and evidence (summaries and the facts quoted) give the same directive."""
     digest = hashlib.sha256(f"{patient}|{pathway.id}|{pathway.version}|{rule.id}|{basis}".encode()).hexdigest()
     return f"dir-{digest[:32]}"
 
@@ -302,7 +302,10 @@ class PathwayEngine:
         used = found.used or ordered[-1:]
         latest = used[-1].summary if used else None
         risk = latest if used and worn(used[-1], self.pathway.wear) else None  # an unworn day carries no risk
-        basis = ",".join(r.envelope_id for r in used) or f"gap@{now.date().isoformat()}"
+        # the evidence and the facts quoted from it: one id always names one content (a gap of 3 days and one of
+        # 4 days since the same summary are two directives), so which evaluation stored it first cannot matter
+        facts = ";".join(f"{k}={v}" for k, v in sorted(found.facts.items()))
+        basis = (",".join(r.envelope_id for r in used) or f"gap@{now.date().isoformat()}") + f"|{facts}"
         evidence = Evidence(
             envelope_ids=[r.envelope_id for r in used][-64:],
             window_start=min(r.summary.window_start for r in used) if used else now.date(),
