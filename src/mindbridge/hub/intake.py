@@ -98,20 +98,23 @@ class Intake:
     """Opens envelopes addressed to the clinic and stores each accepted one exactly once."""
 
     def __init__(self, clinic: Identity, engine: Engine, sessions: sessionmaker[Session],
-                 committed: Committed | None = None, max_batch: int = 512, safety: SafetyRules | None = None) -> None:
+                 committed: Committed | None = None, max_batch: int = 512, safety: SafetyRules | None = None,
+                 active_days: int | None = None) -> None:
         self.sessions = sessions
         self.cache = RegistryCache(sessions, clinic.did)
         # A template: each envelope swaps in its own Admission as roster, replay guard and consent policy.
         self.opener = Opener.for_clinic(clinic, Roster(), MemoryReplayGuard(), RiskSummary,
                                         lambda patient, scope, now: None)
         self.safety = safety
+        self.active_days = active_days  # receipts say when a summary's window ended before it
         self.follow_up = committed or (lambda items, outcomes: None)
         self._made: list[Directive] = []  # directives of the batch being written (the writer is one thread)
         self.writer: GroupCommit[Item, Outcome] = GroupCommit(engine, self._write, self._committed, max_batch)
 
     def _write(self, db: Connection, items: Sequence[Item]) -> list[Outcome | Exception]:
         self._made = []
-        return write_batch(db, items, self.cache, self._at_intake if self.safety is not None else None)
+        return write_batch(db, items, self.cache, self._at_intake if self.safety is not None else None,
+                           self.active_days)
 
     def _at_intake(self, db: Connection, patients: Sequence[str], now: dt.datetime) -> None:
         assert self.safety is not None
@@ -148,7 +151,7 @@ class Intake:
 
     def _stored(self, digest: str) -> Receipt | None:
         with self.sessions() as session:
-            return stored_receipts(session, {digest}).get(digest)
+            return stored_receipts(session, {digest}, self.active_days).get(digest)
 
     def submit(self, admitted: Item | Outcome) -> Future[Outcome]:
         """Queue an admitted envelope for the writer; the future resolves once its transaction committed."""

@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,20 @@ class Receipt(BaseModel):
     seq: int
     digest: str
     received_at: dt.datetime
+    note: str = Field("", description="Set when the summary is stored but outside the days the hub reads "
+                                      "(its window ended before the hub's active window)")
+
+
+def receipt(envelope_id: str, patient: str, seq: int, digest: str, received_at: dt.datetime, window_end: dt.date,
+            active_days: int | None) -> Receipt:
+    """The receipt of a stored envelope, saying so when its window ended before the hub's active window."""
+    note = ""
+    if active_days is not None and window_end < received_at.date() - dt.timedelta(days=active_days):
+        note = (f"stored, but its window ended {window_end.isoformat()}, before the hub's active window of the last "
+                f"{active_days} days: no directive, queue item or patient page will read it (replay old recordings "
+                "re-dated: see docs/hub.md)")
+    return Receipt(envelope_id=envelope_id, patient=patient, seq=seq, digest=digest, received_at=received_at,
+                   note=note)
 
 
 class Refused(Exception):
@@ -125,11 +139,12 @@ def lock_registry(db: Connection) -> int:
     return advance_registry(db, 0)
 
 
-def stored_receipts(db: Connection | Session, digests: set[str]) -> dict[str, Receipt]:
+def stored_receipts(db: Connection | Session, digests: set[str],
+                    active_days: int | None = None) -> dict[str, Receipt]:
     """The receipts of the stored envelopes among these digests (of their bytes)."""
-    rows = db.execute(select(EnvelopeRow.id.label("envelope_id"), EnvelopeRow.patient, EnvelopeRow.seq,
-                             EnvelopeRow.digest, EnvelopeRow.received_at).where(EnvelopeRow.digest.in_(digests)))
-    return {r.digest: Receipt(**r._mapping) for r in rows}
+    rows = db.execute(select(EnvelopeRow.id, EnvelopeRow.patient, EnvelopeRow.seq, EnvelopeRow.digest,
+                             EnvelopeRow.received_at, EnvelopeRow.window_end).where(EnvelopeRow.digest.in_(digests)))
+    return {r.digest: receipt(*r, active_days) for r in rows}
 
 
 def _keep_first_surveys(db: Connection, accepted: Sequence[Candidate]) -> None:
@@ -157,7 +172,7 @@ AtIntake = Callable[[Connection, Sequence[str], dt.datetime], object]
 
 
 def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache,
-                at_intake: AtIntake | None = None) -> list[Outcome | Exception]:
+                at_intake: AtIntake | None = None, active_days: int | None = None) -> list[Outcome | Exception]:
     """Decide and write a batch in the caller's transaction; one outcome (or Refused) per item, in order.
 
     `at_intake` then runs in the same transaction for the patients whose envelopes were accepted (the
@@ -167,7 +182,7 @@ def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache,
     candidates = [i for i in items if isinstance(i, Candidate)]
     oldest = min((c.version for c in candidates if c.version is not None), default=version)
     changed = cache.observe(db, version, oldest)
-    stored = stored_receipts(db, {c.digest for c in candidates})
+    stored = stored_receipts(db, {c.digest for c in candidates}, active_days)
     guard = BatchReplayGuard(db, (c.header.sender for c in candidates), (c.header.id for c in candidates))
     outcomes: list[Outcome | Exception] = []
     entries: list[audit.Entry] = []
@@ -183,13 +198,13 @@ def write_batch(db: Connection, items: Sequence[Item], cache: RegistryCache,
                 item = Refusal(item.digest, item.header.sender, f"Envelope/{item.header.id}", exc, item.received_at)
             else:
                 h = item.header
-                stored[item.digest] = receipt = Receipt(envelope_id=h.id, patient=h.patient, seq=h.seq,
-                                                        digest=item.digest, received_at=item.received_at)
+                stored[item.digest] = made = receipt(h.id, h.patient, h.seq, item.digest, item.received_at,
+                                                     item.summary.window_end, active_days)
                 accepted.append(item)
                 entries.append(audit.Entry(h.sender, "intake", f"Envelope/{h.id}", "ok",
                                            {"patient": h.patient, "seq": h.seq, "digest": item.digest},
                                            item.received_at))
-                outcomes.append((receipt, True))
+                outcomes.append((made, True))
                 continue
         entries.append(_refusal_entry(item))
         outcomes.append(Refused(item.error.code, str(item.error)))

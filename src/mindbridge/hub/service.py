@@ -82,7 +82,8 @@ class Hub:
             worker.mark({o[0].patient: o[0].received_at for o in outcomes if not isinstance(o, Exception) and o[1]})
 
         return cls(settings, clinic, engine, factory, cycle, worker,
-                   Intake(clinic, engine, factory, committed, settings.max_batch, safety=cycle))
+                   Intake(clinic, engine, factory, committed, settings.max_batch, safety=cycle,
+                          active_days=settings.history_days))
 
     @property
     def sinks(self) -> list[DirectiveSink]:

@@ -193,3 +193,16 @@ def test_a_caller_that_gave_up_is_left_out_and_the_writer_carries_on(hub: Hub) -
     finally:
         release.set()
         writer.close()
+
+
+def test_a_receipt_says_when_the_summary_lies_before_the_active_window(hub: Hub, clinic: Identity,
+                                                                       now: dt.datetime) -> None:
+    kit, to = make_kit(now), recipient_of(clinic)
+    register(hub, [kit], now)
+    old = kit.day(now.date() - dt.timedelta(days=hub.settings.history_days + 30), to)  # a recording from long ago
+    stored, new = hub.receive(old, now)
+    assert new and "before the hub's active window of the last 90 days" in stored.note
+    assert "no directive, queue item or patient page will read it" in stored.note
+    assert hub.receive(old, now) == (stored, False), "an exact retry gets the same receipt, note included"
+    recent, _ = hub.receive(kit.day(now.date(), to), now)
+    assert recent.note == ""
