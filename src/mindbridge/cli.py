@@ -205,7 +205,8 @@ def sleep_wake_cmd(
     scale: Annotated[float | None, typer.Option(help="Factor to the reference device's counts "
                                                      "(default: inferred from the counts).")] = None,
 ) -> None:
-    """Score every epoch as sleep or wake; write timestamp,sleep_probability,label CSV to standard output."""
+    """Score every epoch as sleep or wake; write timestamp,sleep_probability,label CSV to standard output (an epoch
+    that cannot be scored, e.g. the half of a minute left at the end of 30-s epochs, is left out and counted)."""
     if method not in METHODS:
         raise typer.BadParameter(f"choose one of {', '.join(METHODS)}", param_hint="--method")
     try:
@@ -216,8 +217,14 @@ def sleep_wake_cmd(
     except (NotReadable, ValueError, OSError) as exc:
         err.print(f"[red]Cannot score {file}:[/] {exc}")
         raise typer.Exit(1) from exc
-    labels = np.where(result.sleep[slots] == 1, "sleep", "wake")
-    pd.DataFrame({"timestamp": times, "sleep_probability": result.probability[slots], "label": labels}).to_csv(
+    probability = result.probability[slots]
+    scored = ~np.isnan(probability)  # an epoch the scorer could not see (a part-minute at the end) is left out
+    if not scored.all():
+        err.print(f"{int((~scored).sum())} epoch(s) left out, unscored: epochs shorter than a minute are scored "
+                  "a whole minute at a time, and a minute missing any of its epochs is not scored "
+                  f"(first: {pd.Timestamp(times[~scored][0])})")
+    labels = np.where(result.sleep[slots][scored] == 1, "sleep", "wake")
+    pd.DataFrame({"timestamp": times[scored], "sleep_probability": probability[scored], "label": labels}).to_csv(
         sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
 
 

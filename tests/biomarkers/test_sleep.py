@@ -233,6 +233,18 @@ def test_cli_scores_every_epoch_of_any_device(tmp_path: Path) -> None:
     assert code == 0 and out_sadeh != outputs[1]
 
 
+def test_cli_leaves_out_an_epoch_it_cannot_score_and_says_so(tmp_path: Path) -> None:
+    counts = np.repeat(night_counts(1) / 2, 2)[:-1]  # 30 s epochs ending half-way through a minute
+    times = pd.date_range("2024-03-04", periods=len(counts), freq="30s")
+    path = tmp_path / "odd.csv"
+    pd.DataFrame({"timestamp": times, "activity": counts}).to_csv(path, index=False)
+    code, out, err = run_cli(str(path), "--epoch-seconds", "30")
+    table = pd.read_csv(io.StringIO(out), parse_dates=["timestamp"])
+    assert code == 0 and len(table) == len(counts) - 1, "the lone last half-minute is left out, not labelled wake"
+    assert table["sleep_probability"].notna().all() and set(table["label"]) <= {"sleep", "wake"}
+    assert "1 epoch(s) left out" in err and str(times[-1]) in err
+
+
 def test_cli_refuses_bad_input_naming_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("timestamp,activity\n2024-01-01 00:00:00,5\n2024-01-01 00:01:00,lots\n"
