@@ -52,3 +52,17 @@ def test_ingest_fails_clearly_when_nothing_is_usable(tmp_path: Path) -> None:
     assert "Nothing was ingested" in result.output and "empty file" in result.output
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nope")])
     assert missing.exit_code == 1 and "no such file or folder" in missing.output
+
+
+def test_features_that_come_out_empty_say_why_and_what_to_run(globem_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["features", str(globem_dir), "--out", str(tmp_path / "out")])
+    said = " ".join(result.stderr.split())  # rich wraps to the terminal width
+    assert result.exit_code == 2, result.output
+    assert "No daily features: its series (40 × survey_response) gave the families no day" in said
+    assert "13 table(s) instead" in said and "mindbridge evaluate globem DIR" in said
+
+
+def test_features_on_an_empty_store_say_so(tmp_path: Path) -> None:
+    (tmp_path / "store" / "series").mkdir(parents=True)
+    result = runner.invoke(app, ["features", str(tmp_path / "store"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "No daily features: the store holds no series." in " ".join(result.stderr.split())

@@ -29,7 +29,7 @@ from .sources.csvtable import read_columns
 from .sources.ingest import NothingUsable
 from .sources.mapping import MappingError, load_mapping
 from .sources.store import Store
-from .steps import console, demo_plot, depresjon_tables, err, run_features, run_ingest
+from .steps import console, demo_plot, depresjon_tables, err, run_features, run_ingest, why_no_features
 from .summary import RiskSummary
 
 app = typer.Typer(help="mindbridge: digital biomarkers to clinical directives, raw data kept on the device.",
@@ -144,7 +144,8 @@ def features_cmd(
     out: Annotated[Path, typer.Option(help="Folder for daily_features.parquet and .csv.")] = Path("features"),
     tz: Annotated[str | None, typer.Option(help="Time zone of raw files whose times carry none.")] = None,
 ) -> None:
-    """Compute the daily biomarker table (one row per subject and local day) for every subject found."""
+    """Compute the daily biomarker table (one row per subject and local day) for every subject found; when none
+    comes out, say why and what to run instead (exit 2)."""
     if len(paths) == 1 and (paths[0] / "series").is_dir():
         store = Store(paths[0])
     else:
@@ -153,7 +154,9 @@ def features_cmd(
             run_ingest(paths, store, ReadContext(tz=tz))
         except (NothingUsable, FileNotFoundError) as exc:
             nothing_ingested(exc)
-    run_features(store, out)
+    if run_features(store, out).empty:
+        err.print(f"[red]{why_no_features(store)}[/]", soft_wrap=True)
+        raise typer.Exit(2)
 
 
 biomarkers_app = typer.Typer(help="Biomarker tools: the feature catalogue, one scorer alone on a file.",

@@ -74,6 +74,32 @@ def run_features(store: Store, out: Path) -> pd.DataFrame:
     return table
 
 
+def why_no_features(store: Store) -> str:
+    """Why a store gave no daily feature row, and what to run instead: the series kinds found against those the
+    biomarker families read, and the tables the files held."""
+    from collections import Counter
+
+    from .biomarkers.registry import FAMILIES
+
+    found = Counter(s.kind.value for s in store.series())
+    readable = {k.value for family in FAMILIES for k in family.kinds}
+    kinds = ", ".join(f"{n} × {k}" for k, n in found.items())
+    if not found:
+        seen = "the store holds no series"
+    elif not set(found) & readable:
+        seen = (f"its series are of kinds no biomarker family reads ({kinds}; the families read "
+                f"{', '.join(sorted(readable))})")
+    else:
+        seen = (f"its series ({kinds}) gave the families no day they could score (e.g. survey items no scored "
+                "questionnaire names)")
+    folder = store.root / "tables"
+    tables = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    hint = (f" The files held {len(tables)} table(s) instead ({', '.join(tables[:4])}{', …' if len(tables) > 4 else ''}"
+            f") in {folder}: daily feature tables such as GLOBEM/RAPIDS are already features: evaluate them with "
+            "`mindbridge evaluate globem DIR`.") if tables else ""
+    return f"No daily features: {seen}.{hint}"
+
+
 def demo_plot(store: Store, table: pd.DataFrame, path: Path) -> Path:
     """Actograms and daily biomarkers of two patients and two controls (the demo's picture)."""
     chosen = ["condition_1", "condition_2", "control_1", "control_2"]
