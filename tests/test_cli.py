@@ -66,3 +66,24 @@ def test_features_on_an_empty_store_say_so(tmp_path: Path) -> None:
     (tmp_path / "store" / "series").mkdir(parents=True)
     result = runner.invoke(app, ["features", str(tmp_path / "store"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "No daily features: the store holds no series." in " ".join(result.stderr.split())
+
+
+DOCS = [Path(__file__).parents[1] / "README.md", *sorted((Path(__file__).parents[1] / "docs").glob("*.md"))]
+
+
+def test_every_command_the_docs_name_exists() -> None:
+    import re
+
+    root = typer.main.get_command(app)
+    named = {(doc.name, m.group(1), m.group(2)) for doc in DOCS
+             for m in re.finditer(r"(?:^\s*|`|bin/)mindbridge ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?",
+                                  doc.read_text(encoding="utf-8"), re.MULTILINE)}
+    assert len(named) > 20
+    wrong = []
+    for doc, first, second in sorted(named, key=lambda n: (n[0], n[1], n[2] or "")):
+        top = getattr(root, "commands", {}).get(first)
+        if top is None:
+            wrong.append(f"{doc}: mindbridge {first}")
+        elif getattr(top, "commands", None) is not None and second is not None and second not in top.commands:
+            wrong.append(f"{doc}: mindbridge {first} {second}")
+    assert wrong == []
