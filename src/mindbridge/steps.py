@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -77,8 +78,6 @@ def run_features(store: Store, out: Path) -> pd.DataFrame:
 def why_no_features(store: Store) -> str:
     """Why a store gave no daily feature row, and what to run instead: the series kinds found against those the
     biomarker families read, and the tables the files held."""
-    from collections import Counter
-
     from .biomarkers.registry import FAMILIES
 
     found = Counter(s.kind.value for s in store.series())

@@ -38,6 +38,16 @@ def z_quoted(z: float) -> str:
     return f"robust z {z:+.1f}" if abs(z) <= Z_WORDS else f"robust z {'above +' if z > 0 else 'below -'}{Z_WORDS:g}"
 
 
+# Biomarkers that are clock times (hours from local midnight): compared and worded on the 24 h dial on both sides.
+CLOCK_FEATURES = frozenset({"sleep_onset", "sleep_offset", "sleep_midpoint", "m10_onset", "l5_onset",
+                            "cosinor_acrophase"})
+
+
+def shortest_arc(hours: float) -> float:
+    """A difference of clock times (h) as the signed shortest way round the 24 h dial, in [−12, 12)."""
+    return (hours + 12.0) % 24.0 - 12.0
+
+
 def clock(hours: float) -> str:
     """Hours from local midnight (any sign) as a 24 h clock time, e.g. −1.5 is '22:30'."""
     minutes = round(float(hours) * 60) % (24 * 60)

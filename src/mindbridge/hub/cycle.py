@@ -73,6 +73,7 @@ class DirectiveCycle:
     history_days: int = 90
     sinks: list[DirectiveSink] = field(default_factory=list)
     failures_total: int = 0
+    _safety: tuple[PathwayEngine, PathwayEngine] | None = field(default=None, repr=False)
 
     @property
     def never_suppressed(self) -> frozenset[str]:
@@ -114,12 +115,19 @@ class DirectiveCycle:
             audit.append(session, _failure_entries(failures, now))
             session.commit()
         self.failures_total += len(failures)
-        self._deliver(new)
+        self.deliver(new)
         return [i for p in written for i in done[p].changed]
 
     def _window_start(self, now: dt.datetime) -> dt.datetime:
         """The earliest moment a directive of the history window can have been raised at."""
         return dt.datetime.combine(now.date() - dt.timedelta(days=self.history_days), dt.time(), dt.UTC)
+
+    def _safety_engine(self) -> PathwayEngine:
+        """The pathway cut to its never-suppressed rules (built once per pathway, not per intake batch)."""
+        if self._safety is None or self._safety[0] is not self.pathway:
+            self._safety = (self.pathway, PathwayEngine(self.pathway.pathway.model_copy(update={
+                "rules": [r for r in self.pathway.pathway.rules if r.never_suppressed]})))
+        return self._safety[1]
 
     def _evaluate(self, history: PatientHistory, memory: Memory, counted: tuple[int, int], before: list[QueueItem],
                   stored: Mapping[str, tuple[dt.datetime, bool]], now: dt.datetime) -> Evaluated:
@@ -173,8 +181,7 @@ class DirectiveCycle:
         rules = self.never_suppressed
         if not rules or not patients:
             return []
-        engine = PathwayEngine(self.pathway.pathway.model_copy(update={
-            "rules": [r for r in self.pathway.pathway.rules if r.id in rules]}))
+        engine = self._safety_engine()
         ids = sorted(set(patients))
         # a savepoint inside the intake's transaction: committing the session releases it, the intake commits
         session = Session(bind=db, join_transaction_mode="create_savepoint")
@@ -212,15 +219,11 @@ class DirectiveCycle:
         self.failures_total += len(failures)
         return new
 
-    def _deliver(self, new: list[Directive]) -> None:
-        """Hand committed new directives to every sink."""
+    def deliver(self, new: list[Directive]) -> None:
+        """Hand committed new directives (of a cycle, or made at intake) to every sink."""
         if new:
             for sink in self.sinks:
                 sink(new)
-
-    def deliver(self, new: list[Directive]) -> None:
-        """Hand directives created at intake to the sinks, once their transaction committed."""
-        self._deliver(new)
 
     def run_all(self, now: dt.datetime | None = None, per_transaction: int = 200) -> int:
         """Run the cycle for every enrolled patient; returns how many queue items changed."""

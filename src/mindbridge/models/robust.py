@@ -29,11 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..summary import MAX_DEVIATIONS, Z_LIMIT, Z_WORDS, Deviation, clock, duration, z_words
+from ..summary import CLOCK_FEATURES, MAX_DEVIATIONS, Z_LIMIT, Z_WORDS, Deviation, clock, duration, z_words
 
 MAD_TO_SD = 1.4826
-CLOCK_FEATURES = frozenset({"sleep_onset", "sleep_offset", "sleep_midpoint", "m10_onset", "l5_onset",
-                            "cosinor_acrophase"})
 DIAL_HOURS = 24.0
 CUSUM_K, CUSUM_H, CUSUM_CLIP = 0.5, 4.0, 3.0  # slack, decision interval and clip, in robust-z units
 MIN_Z, SHIFT_DAYS, TOP = 2.0, 7, 3  # a day's deviation; how long a signalled shift is reported; how many

@@ -17,21 +17,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from ...summary import Directive, clock
+from ...summary import CLOCK_FEATURES, Directive, clock, shortest_arc
 from .. import repository
 from ..access import Clinician, DbDep, HubDep, read_patient
 from ..db import FeedbackRow
 from ..directory import Person, people, refresh
 from ..ehr import connection_of
 from ..pathway_model import WearPolicy
-from ..pathways import Received, worn
+from ..pathways import Received, item_answer, worn
 from ..triage import QueueItem
 from . import templates
 from .charts import Chart, Point, svg
 
 patient_router = APIRouter(tags=["inbox"])
-CLOCK_UNITS = frozenset({"sleep_onset", "sleep_offset", "sleep_midpoint", "m10_onset", "l5_onset",
-                         "cosinor_acrophase"})
 
 
 @dataclass(frozen=True)
@@ -67,14 +65,10 @@ def wear_chart(received: Sequence[Received], wear: WearPolicy) -> Chart:
 def survey_chart(received: Sequence[Received]) -> Chart:
     """PHQ-9 totals (0-27), item 9 answers above 0 marked."""
     scores = {s.date: s for r in received for s in r.summary.surveys if s.instrument == "PHQ-9"}
-    points = [Point(day, s.total, mark=f"item 9 answered {answer}" if (answer := _item9(s.flagged_items)) else "")
+    points = [Point(day, s.total, mark=f"item 9 answered {answer}" if (answer := item_answer(s, "item9")) else "")
               for day, s in sorted(scores.items())]
     return Chart("PHQ-9 total (red: item 9 above 0)", "PHQ-9 (0-27)", 0, 27, points, lambda v: f"{v:.0f}",
                  (0, 5, 10, 15, 20, 27))
-
-
-def _item9(flagged: dict[str, int]) -> int:
-    return max((v for k, v in flagged.items() if k in ("item9", "44260-8")), default=0)
 
 
 def deviation_charts(received: Sequence[Received]) -> list[Chart]:
@@ -84,8 +78,8 @@ def deviation_charts(received: Sequence[Received]) -> list[Chart]:
     for r in received:
         for d in r.summary.deviations:
             value = d.value
-            if d.biomarker in CLOCK_UNITS:  # on the dial: the shortest way round from the usual time
-                value = d.baseline + ((d.value - d.baseline + 12) % 24 - 12)
+            if d.biomarker in CLOCK_FEATURES:  # on the dial: the shortest way round from the usual time
+                value = d.baseline + shortest_arc(d.value - d.baseline)
             series.setdefault(d.biomarker, []).append(Point(r.summary.window_end, value, usual=d.baseline))
             units[d.biomarker] = d.unit
     return [_deviation_chart(name, units[name], points) for name, points in sorted(series.items())]
@@ -96,7 +90,7 @@ def _deviation_chart(name: str, unit: str, points: list[Point]) -> Chart:
     low, high = min(values), max(values)
     pad = (high - low) * 0.15 or 1.0
     words = name.replace("_", " ")
-    if name in CLOCK_UNITS:
+    if name in CLOCK_FEATURES:
         return Chart(f"{words} (clock time)", "local time", low - pad, high + pad, points, clock)
     if unit == "1":
         return Chart(f"{words} (%)", "%", max(0.0, low - pad), high + pad, points, lambda v: f"{100 * v:.0f}%")
