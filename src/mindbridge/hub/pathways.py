@@ -202,15 +202,19 @@ def _gap(test: GapTest, history: list[Received], now: dt.datetime, enrolled: dt.
 
 def evaluate_condition(cond: Condition, history: list[Received], rule: Rule, now: dt.datetime,
                        active: bool, enrolled: dt.datetime | None = None,
-                       baselines: Sequence[Received] = (), wear: WearPolicy = DEFAULT_WEAR) -> Finding:
+                       baselines: Sequence[Received] = (), wear: WearPolicy = DEFAULT_WEAR,
+                       evidence: list[Received] | None = None) -> Finding:
     """Evaluate one condition tree over a patient's ordered summaries (and their first-ever surveys).
 
-    Risk, persistence, deviations and data gaps read only the summaries of worn days (`wear`); surveys read all.
+    Risk, persistence, deviations and data gaps read only the summaries of worn days (`evidence`, selected from
+    `history` by `wear` when not given); surveys read all.
     """
-    def sub(c: Condition) -> Finding:
-        return evaluate_condition(c, history, rule, now, active, enrolled, baselines, wear)
+    if evidence is None:
+        evidence = [r for r in history if worn(r, wear)]
 
-    evidence = [r for r in history if worn(r, wear)]
+    def sub(c: Condition) -> Finding:
+        return evaluate_condition(c, history, rule, now, active, enrolled, baselines, wear, evidence)
+
     if cond.risk is not None:
         return _risk(cond.risk, evidence, rule, active)
     if cond.persistence is not None:
@@ -287,10 +291,11 @@ class PathwayEngine:
                  on_rule: Callable[[Rule, Finding], None] | None = None) -> list[Directive]:
         """Every directive the pathway's rules raise for this patient now."""
         ordered = history.ordered()
+        evidence = [r for r in ordered if worn(r, self.pathway.wear)]  # once for every rule's tree
         out = []
         for rule in self.pathway.rules:
             found = evaluate_condition(rule.when, ordered, rule, now, rule.id in history.active_rules,
-                                       history.enrolled_at, history.first_surveys, self.pathway.wear)
+                                       history.enrolled_at, history.first_surveys, self.pathway.wear, evidence)
             if on_rule is not None:
                 on_rule(rule, found)
             if found.holds:
